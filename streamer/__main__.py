@@ -1,0 +1,3 @@
+from streamer.cli.app import main
+
+main()

@@ -1,0 +1,76 @@
+"""`streamer check`: can we reach the source, Kafka and the destination with these settings?"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+
+from connectors.kafka.client import Admin
+from connectors.postgrest.keys import role_of
+from streamer.config import Settings
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def check_source(settings: Settings) -> str:
+    conn = await asyncpg.connect(settings.source.dsn.get_secret_value(), timeout=10)
+    try:
+        wal_level = await conn.fetchval("SELECT current_setting('wal_level')")
+        version = await conn.fetchval("SHOW server_version")
+        table = await conn.fetchval("SELECT to_regclass($1)::text",
+                                    f"{settings.source.schema_name}.{settings.source.table}")
+    finally:
+        await conn.close()
+    problems = []
+    if wal_level != "logical" and settings.source.capture_mode == "replication":
+        problems.append(f"wal_level is {wal_level}, replication capture needs logical")
+    if table is None:
+        problems.append("table leads missing: run `streamer db migrate --target source`")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return f"PostgreSQL {version}, wal_level={wal_level}"
+
+
+async def check_kafka(settings: Settings) -> str:
+    async with Admin(settings.kafka) as admin:
+        cluster = await admin.describe_cluster()
+    return f"{len(cluster.get('brokers', []))} broker(s), cluster {cluster.get('cluster_id')}"
+
+
+async def check_destination(settings: Settings) -> str:
+    dest = settings.destination
+    if dest.service_key is None:
+        raise RuntimeError("no service key: set STREAMER_DESTINATION__SERVICE_KEY")
+    key = dest.service_key.get_secret_value()
+    if role_of(key) not in (None, "service_role"):
+        raise RuntimeError(f"the key's role is {role_of(key)!r}: use the service_role key, not the anon key")
+    async with httpx.AsyncClient(timeout=dest.timeout_seconds) as client:
+        response = await client.get(f"{dest.rest_url}/",
+                                    headers={"apikey": key, "Authorization": f"Bearer {key}"})
+    if response.status_code != 200:
+        raise RuntimeError(f"GET /rest/v1/ answered {response.status_code}")
+    if dest.table not in response.json().get("definitions", {}):
+        raise RuntimeError(f"table {dest.table} not visible to service_role (missing, or no grant)")
+    return f"{dest.rest_url} answers, table {dest.table} visible"
+
+
+async def run_checks(settings: Settings) -> list[CheckResult]:
+    checks: list[tuple[str, Callable[[Settings], Awaitable[str]]]] = [
+        ("source", check_source), ("kafka", check_kafka), ("destination", check_destination)]
+
+    async def one(name: str, check: Callable[[Settings], Awaitable[str]]) -> CheckResult:
+        try:
+            return CheckResult(name, True, await asyncio.wait_for(check(settings), timeout=30))
+        except Exception as exc:  # every failure becomes a row of the report
+            return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+
+    return list(await asyncio.gather(*(one(n, c) for n, c in checks)))

@@ -1,0 +1,178 @@
+"""The `streamer` command: a thin layer that reads the settings once and wires the parts."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamer.config import Settings, load_settings
+from streamer.errors import ConfigError, StreamerError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Keeps Gestão Scouter's leads in step with TabuladorMax through Kafka.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective configuration.")
+db_app = typer.Typer(no_args_is_help=True, help="Apply the product's SQL to a database.")
+dev_app = typer.Typer(no_args_is_help=True, help="The local stack of real services (no Docker).")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for a PostgREST you run yourself.")
+app.add_typer(dev_app, name="dev")
+app.add_typer(keys_app, name="keys")
+
+out = Console()
+err = Console(stderr=True)
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", envvar="STREAMER_CONFIG_FILE",
+                                                   help="TOML file; environment variables win.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(f"config: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
+def setup_logging(settings: Settings) -> None:
+    from streamer.logging import configure_logging
+
+    configure_logging(level=settings.log.level, fmt=settings.log.format, secrets=settings.secrets())
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective configuration as JSON, secrets masked."""
+    settings = settings_or_exit(config)
+    out.print_json(settings.model_dump_json())
+
+
+@db_app.command("migrate")
+def db_migrate(
+    target: Annotated[str, typer.Option(help="source, destination or both")] = "both",
+    config: ConfigOption = None,
+) -> None:
+    """Create or update the product's tables (idempotent: safe to run again)."""
+    from streamer.migrate import migrate
+
+    settings = settings_or_exit(config)
+    targets = ("source", "destination") if target == "both" else (target,)
+    if any(t not in ("source", "destination") for t in targets):
+        fail(f"--target must be source, destination or both, not {target!r}", 2)
+    try:
+        for name in targets:
+            for outcome in asyncio.run(migrate(settings, name)):  # type: ignore[arg-type]
+                out.print(f"{name}: {outcome.name}: {outcome.action}", highlight=False)
+    except StreamerError as exc:
+        fail(str(exc))
+
+
+def _stack(settings: Settings):  # type: ignore[no-untyped-def]
+    from streamer.devstack.stack import Stack
+
+    return Stack(settings.dev, streamer_port=settings.http.port)
+
+
+@dev_app.command("up")
+def dev_up(config: ConfigOption = None,
+           prometheus: Annotated[bool, typer.Option(help="Also start Prometheus.")] = True) -> None:
+    """Start (or keep) every service of the local stack and wait until each answers."""
+    settings = settings_or_exit(config)
+    try:
+        timings = _stack(settings).up(lambda msg: err.print(msg, highlight=False), prometheus=prometheus)
+    except StreamerError as exc:
+        fail(str(exc))
+    err.print("stack up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()), highlight=False)
+
+
+@dev_app.command("down")
+def dev_down(config: ConfigOption = None) -> None:
+    """Stop every service of the local stack (data is kept)."""
+    _stack(settings_or_exit(config)).down(lambda msg: err.print(msg, highlight=False))
+
+
+@dev_app.command("status")
+def dev_status(config: ConfigOption = None) -> None:
+    """Show which services of the local stack run; exit 1 unless all do."""
+    states = _stack(settings_or_exit(config)).status()
+    table = Table("service", "state")
+    for name, up in states.items():
+        table.add_row(name, "[green]up[/green]" if up else "[red]down[/red]")
+    out.print(table)
+    raise typer.Exit(0 if states and all(states.values()) else 1)
+
+
+@dev_app.command("env")
+def dev_env(config: ConfigOption = None) -> None:
+    """Print the stack's connection settings as shell exports: eval "$(streamer dev env)"."""
+    from streamer.devstack.stack import env_exports
+
+    settings = settings_or_exit(config)
+    endpoints = _stack(settings).endpoints()
+    if endpoints is None:
+        fail("the local stack was never started: run `streamer dev up`")
+    for key, value in env_exports(endpoints, settings.http.port).items():
+        out.print(f"export {key}={shlex.quote(value)}", highlight=False, soft_wrap=True)
+
+
+@keys_app.command("issue")
+def keys_issue(
+    role: Annotated[str, typer.Option(help="anon or service_role")] = "service_role",
+    secret: Annotated[str, typer.Option(envvar="JWT_SECRET", help="The project's JWT secret.")] = "",
+) -> None:
+    """Sign a Supabase-style API key (an HS256 JWT carrying `role`) with the JWT secret."""
+    from connectors.postgrest.keys import issue_key
+
+    if len(secret) < 32:
+        fail("JWT_SECRET (or --secret) must be 32 characters or more, as PostgREST requires", 2)
+    typer.echo(issue_key(secret, role))
+
+
+@app.command("check")
+def check(config: ConfigOption = None) -> None:
+    """Connect to the source, Kafka and the destination; print what works; exit 0 or 1."""
+    from streamer.check import run_checks
+
+    settings = settings_or_exit(config)
+    results = asyncio.run(run_checks(settings))
+    table = Table("part", "state", "detail")
+    for result in results:
+        table.add_row(result.name, "[green]ok[/green]" if result.ok else "[red]FAIL[/red]", result.detail)
+    out.print(table)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+@app.command("run")
+def run(config: ConfigOption = None) -> None:
+    """Run the configured components in one process until SIGTERM."""
+    from streamer.components import build_components
+    from streamer.metrics import Metrics
+    from streamer.service import serve
+
+    settings = settings_or_exit(config)
+    setup_logging(settings)
+    metrics = Metrics()
+    try:
+        components = build_components(settings, metrics)
+    except StreamerError as exc:
+        fail(str(exc), 2)
+    raise typer.Exit(asyncio.run(serve(settings, components, metrics)))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

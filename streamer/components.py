@@ -1,0 +1,19 @@
+"""Which components `streamer run` can start, by name (`run.components`)."""
+
+from __future__ import annotations
+
+from streamer.config import Settings
+from streamer.errors import ConfigError
+from streamer.metrics import Metrics
+from streamer.service import Component, ComponentFactory
+
+# Filled in as the capabilities land (capture, sink, webhook, applier).
+FACTORIES: dict[str, ComponentFactory] = {}
+
+
+def build_components(settings: Settings, metrics: Metrics) -> list[Component]:
+    missing = [name for name in settings.run.components if name not in FACTORIES]
+    if missing:
+        raise ConfigError([f"STREAMER_RUN__COMPONENTS: {', '.join(missing)} not built in this version "
+                           f"(available: {', '.join(FACTORIES) or 'none yet'})"])
+    return [FACTORIES[name](settings, metrics) for name in settings.run.components]

@@ -1,0 +1,277 @@
+"""The one typed configuration of the service, read once by the CLI and passed down.
+
+Values come from environment variables prefixed `STREAMER_` (nested with `__`, e.g.
+`STREAMER_SINK__BATCH_SIZE=50`) and optionally a TOML file (`STREAMER_CONFIG_FILE` or
+`--config`), environment first. Defaults match the local stack (`streamer dev up`), except the
+secrets, which `streamer dev env` prints.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from streamer.errors import ConfigError
+
+ENV_PREFIX = "STREAMER_"
+NESTED = "__"
+LOOPBACK_HOSTS = {"localhost", "localhost.localdomain"}
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for `localhost` and any address in 127.0.0.0/8 or ::1."""
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceSettings(_Section):
+    """TabuladorMax's PostgreSQL: where leads change."""
+
+    dsn: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:54321/tabuladormax")
+    schema_name: str = "public"
+    table: str = "leads"
+    capture_mode: Literal["replication", "notify"] = "replication"
+    publication: str = "streamer_leads"
+    slot: str = "streamer_leads"
+    snapshot_mode: Literal["never", "initial", "always"] = "initial"
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("dsn")
+    @classmethod
+    def _postgres_dsn(cls, value: SecretStr) -> SecretStr:
+        return _check_postgres_dsn(value)
+
+
+class KafkaSettings(_Section):
+    """The Kafka cluster between the stages."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    client_id: str = "lead-sync-streamer"
+    topic_prefix: str = "tabuladormax"
+    reverse_topic_prefix: str = "gestao_scouter"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+        return value
+
+    def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
+        """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
+        return f"{prefix}.{schema_name}.{table}"
+
+    @property
+    def leads_topic(self) -> str:
+        return self.topic_for(self.topic_prefix, "leads")
+
+    @property
+    def reverse_topic(self) -> str:
+        return self.topic_for(self.reverse_topic_prefix, "leads")
+
+
+class DestinationSettings(_Section):
+    """Gestão Scouter's Supabase project (or the PostgREST-compatible dev server)."""
+
+    # Plain HTTP to a non-loopback host, for a private network such as docker compose's.
+    # (Declared before `url`, whose validator reads it.)
+    allow_http: bool = False
+    url: str = "http://127.0.0.1:54330"
+    # Supabase serves the Data API under /rest/v1; a bare PostgREST (docker compose) at the root.
+    rest_path: str = "/rest/v1"
+    service_key: SecretStr | None = None
+    dsn: SecretStr | None = None
+    table: str = "leads"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str, info: ValidationInfo) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL such as https://xyz.supabase.co, got {value!r}")
+        if parts.scheme == "http" and not (is_loopback(parts.hostname) or info.data.get("allow_http")):
+            raise ValueError("HTTPS is required except on loopback (127.0.0.1, localhost) "
+                             "or with STREAMER_DESTINATION__ALLOW_HTTP=true")
+        return value.rstrip("/")
+
+    @field_validator("dsn")
+    @classmethod
+    def _postgres_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _check_postgres_dsn(value)
+
+    @property
+    def rest_url(self) -> str:
+        """Supabase's Data API root."""
+        return f"{self.url}{self.rest_path.rstrip('/')}"
+
+
+class SinkSettings(_Section):
+    """Kafka to PostgREST."""
+
+    group_id: str = "lead-sync-sink"
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    linger_ms: int = Field(default=200, ge=0)
+    max_in_flight: int = Field(default=4, ge=1, le=64)
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_initial_ms: int = Field(default=500, ge=1)
+    backoff_max_ms: int = Field(default=30_000, ge=1)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    delete_mode: Literal["propagate", "ignore"] = "propagate"
+    skip_sync_sources: tuple[str, ...] = ("gestao_scouter", "supabase")
+    mapping_file: Path | None = None
+    unmapped_columns: Literal["pass", "drop"] = "pass"
+
+
+class HttpSettings(_Section):
+    """The service's own HTTP endpoint: /metrics, /healthz, /readyz (and later the webhook)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=18080, ge=0, le=65535)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class DevStackSettings(_Section):
+    """The local stack of real services (`streamer dev up`), all on loopback."""
+
+    dir: Path = Path(".stack")
+    source_port: int = 54321
+    destination_port: int = 54322
+    postgrest_port: int = 54330
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = Field(default=512, ge=256)
+    prometheus_port: int = 19090
+
+
+class RunSettings(_Section):
+    components: tuple[Literal["capture", "sink", "webhook", "applier"], ...] = ()
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. Frozen: read once, passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED,
+        frozen=True,
+        extra="forbid",
+    )
+
+    source: SourceSettings = SourceSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    destination: DestinationSettings = DestinationSettings()
+    sink: SinkSettings = SinkSettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    dev: DevStackSettings = DevStackSettings()
+    run: RunSettings = RunSettings()
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for the log redaction processor."""
+        found: list[str] = []
+        for value in (self.source.dsn, self.destination.dsn, self.destination.service_key,
+                      self.kafka.sasl_password):
+            if value is not None:
+                found.append(value.get_secret_value())
+        return [s for s in found if s]
+
+
+def _check_postgres_dsn(value: SecretStr) -> SecretStr:
+    scheme = urlsplit(value.get_secret_value()).scheme
+    if scheme not in {"postgres", "postgresql"}:
+        # Never echo the DSN itself: it may hold a password.
+        raise ValueError("expected a postgresql://user:password@host:port/database URL")
+    return value
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Read the settings, or raise ConfigError with one line per problem."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError([f"config file {config_file}: not found"])
+    settings_cls = _with_toml(config_file) if config_file else Settings
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc.errors(include_url=False))) from None
+    except ValueError as exc:  # malformed TOML or JSON in a complex env value
+        raise ConfigError([f"{config_file or 'environment'}: {exc}"]) from None
+
+
+def _with_toml(path: Path) -> type[Settings]:
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    return _FileSettings
+
+
+def env_name(loc: Sequence[int | str]) -> str:
+    """`("sink", "batch_size")` -> `STREAMER_SINK__BATCH_SIZE`."""
+    return ENV_PREFIX + NESTED.join(str(part).upper() for part in loc)
+
+
+def describe_errors(errors: Sequence[Any]) -> list[str]:
+    """One line per problem: the variable, the file key, and what is wrong with it."""
+    lines = []
+    for error in errors:
+        loc = [p for p in error["loc"] if not isinstance(p, int)]
+        where = f"{env_name(loc)} (or {'.'.join(map(str, loc))} in the config file)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{where}: {message}")
+    return lines

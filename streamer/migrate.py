@@ -1,0 +1,35 @@
+"""`streamer db migrate`: apply the shipped SQL to the source or the destination database."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from connectors.postgres.migrations import MigrationFailed, Outcome, apply_files
+from schemas.sql_files import Target, migration_files
+from streamer.config import Settings
+from streamer.errors import ConfigError, MigrationError
+
+
+def dsn_for(settings: Settings, target: Target) -> str:
+    if target == "source":
+        return settings.source.dsn.get_secret_value()
+    if settings.destination.dsn is None:
+        raise ConfigError(["STREAMER_DESTINATION__DSN: needed to migrate the destination (its "
+                           "PostgreSQL URL; on Supabase, the project's connection string)"])
+    return settings.destination.dsn.get_secret_value()
+
+
+async def migrate(settings: Settings, target: Target) -> list[Outcome]:
+    try:
+        conn = await asyncpg.connect(dsn_for(settings, target), timeout=15)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise MigrationError(f"cannot connect to the {target} database: {type(exc).__name__}: {exc}") from None
+    try:
+        return await apply_files(conn, migration_files(target))
+    except MigrationFailed as exc:
+        hint = (f" — role {exc.user!r} lacks a privilege: run the migration as the tables' owner or a "
+                "superuser (on Supabase, the postgres role), or GRANT it what the message names"
+                if exc.lacks_privilege else "")
+        raise MigrationError(f"{target}: {exc}{hint}") from None
+    finally:
+        await conn.close()

@@ -1,0 +1,49 @@
+"""Session-wide fixtures: the real services every integration test talks to."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from streamer.config import KafkaSettings
+from streamer.devstack.stack import Endpoints
+from tests.services import find_services
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Endpoints]:
+    """PostgreSQL (source, destination), Kafka and the PostgREST-compatible server."""
+    with find_services() as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix, so each test owns its topics, slots, groups and tables."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def kafka_settings(services: Endpoints) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=services.kafka_bootstrap, partitions=3)
+
+
+@pytest.fixture
+async def source_db(services: Endpoints) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(services.source_dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def destination_db(services: Endpoints) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(services.destination_dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
