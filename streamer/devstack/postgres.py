@@ -24,8 +24,6 @@ max_replication_slots = 32
 max_wal_senders = 32
 max_connections = 200
 shared_buffers = 256MB
-# A development stack: durability of the last few commits on a machine crash is not needed.
-synchronous_commit = off
 log_min_messages = warning
 """
 

@@ -1,0 +1,109 @@
+"""Errors of the PostgreSQL connector; asyncpg's errors never leave this package.
+
+    PostgresError                 root; ``retriable`` says whether retrying may help
+    ├── ConnectionLost            retriable: the socket or the server went away (08*, 57P01-3)
+    ├── TransientError            retriable: serialization failure, deadlock, slot busy, ...
+    ├── PermissionDenied          not retriable: 42501, 28* (authentication)
+    ├── ConfigurationError        not retriable: wal_level, missing object, 55000, ...
+    └── DecodeError               not retriable: pgoutput bytes that break the protocol
+
+Classification is by SQLSTATE class, as asyncpg and the PostgreSQL manual's Appendix A
+("PostgreSQL Error Codes") define them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+
+
+class PostgresError(Exception):
+    """Root of the connector's errors."""
+
+    retriable: bool = False
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class ConnectionLost(PostgresError):
+    """The connection or the server went away; reconnect and retry."""
+
+    retriable = True
+
+
+class TransientError(PostgresError):
+    """A failure that a later attempt may not meet (serialization, deadlock, slot in use)."""
+
+    retriable = True
+
+
+class PermissionDenied(PostgresError):
+    """The role lacks a privilege or failed to authenticate; retrying will not help."""
+
+
+class ConfigurationError(PostgresError):
+    """The server or its objects are not set up as required; a human has to act."""
+
+
+class DecodeError(PostgresError):
+    """Bytes that do not follow the pgoutput protocol (or one we do not speak)."""
+
+
+# SQLSTATE → class. Exact codes are checked before two-character classes.
+_EXACT: dict[str, type[PostgresError]] = {
+    "40001": TransientError,  # serialization_failure
+    "40P01": TransientError,  # deadlock_detected
+    "55006": TransientError,  # object_in_use: the slot is active in another process
+    "55P03": TransientError,  # lock_not_available
+    "57014": TransientError,  # query_canceled (statement_timeout)
+    "57P01": ConnectionLost,  # admin_shutdown
+    "57P02": ConnectionLost,  # crash_shutdown
+    "57P03": ConnectionLost,  # cannot_connect_now (starting up / recovery)
+    "42501": PermissionDenied,  # insufficient_privilege
+    "55000": ConfigurationError,  # object_not_in_prerequisite_state (e.g. wal_level)
+    "42704": ConfigurationError,  # undefined_object (e.g. a slot that does not exist)
+    "42P01": ConfigurationError,  # undefined_table
+    "3D000": ConfigurationError,  # invalid_catalog_name (database does not exist)
+}
+_CLASSES: dict[str, type[PostgresError]] = {
+    "08": ConnectionLost,  # connection_exception
+    "28": PermissionDenied,  # invalid_authorization_specification
+    "53": TransientError,  # insufficient_resources (too many connections, disk full)
+    "58": TransientError,  # system_error (I/O error)
+}
+
+
+def classify(sqlstate: str | None) -> type[PostgresError]:
+    """Return our error class for a SQLSTATE; unknown codes are not retriable."""
+    if not sqlstate:
+        return PostgresError
+    return _EXACT.get(sqlstate) or _CLASSES.get(sqlstate[:2]) or PostgresError
+
+
+def from_sqlstate(sqlstate: str | None, message: str) -> PostgresError:
+    """Build the error for a SQLSTATE and a server message."""
+    return classify(sqlstate)(message, sqlstate=sqlstate)
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Re-raise asyncpg, socket and timeout errors as ``PostgresError`` naming ``action``."""
+    try:
+        yield
+    except PostgresError:
+        raise
+    except asyncpg.PostgresError as exc:
+        sqlstate = getattr(exc, "sqlstate", None)
+        raise from_sqlstate(sqlstate, f"{action}: {exc} (SQLSTATE {sqlstate})") from exc
+    except (TimeoutError, OSError) as exc:
+        raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc
+    except asyncpg.InterfaceError as exc:
+        # asyncpg says "connection is closed" through InterfaceError; its other InterfaceErrors
+        # (e.g. "another operation is in progress") are programming errors, not retriable.
+        lost = "closed" in str(exc)
+        cls = ConnectionLost if lost else PostgresError
+        raise cls(f"{action}: {exc}") from exc

@@ -1,0 +1,304 @@
+"""A logical replication slot read through the SQL interface, over asyncpg.
+
+Functions from the PostgreSQL 15 manual, 9.27.6 "Replication Management Functions":
+``pg_create_logical_replication_slot``, ``pg_logical_slot_peek_binary_changes`` (reads from the
+slot's confirmed position without moving it), ``pg_replication_slot_advance`` (moves it), and
+``pg_logical_emit_message``. Peeking returns whole transactions: the server checks the
+``upto_nchanges`` limit only between WAL records, and a transaction's changes are all emitted
+at its commit, so a page ends on a transaction boundary (logicalfuncs.c). Rows are pgoutput
+protocol version 1 messages; decode them with ``pgoutput.decode``.
+
+Every function takes a connection it does not own; ``connect()`` opens one with the session
+settings ``pgtypes`` relies on. All asyncpg errors leave as ``errors.PostgresError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from connectors.postgres.errors import (
+    ConfigurationError,
+    PermissionDenied,
+    PostgresError,
+    translate_errors,
+)
+from connectors.postgres.lsn import format_lsn
+
+HEARTBEAT_PREFIX = "streamer.heartbeat"
+
+# Text output of dates and timestamps depends on these (see pgtypes): ISO 8601, in UTC.
+SESSION_SETTINGS = {"DateStyle": "ISO", "TimeZone": "UTC"}
+
+# Replication slot names: lower-case letters, digits and underscores (ReplicationSlotValidateName).
+_SLOT_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
+
+_LSN_INT = "(({}) - '0/0'::pg_lsn)::bigint"  # pg_lsn → bigint; asyncpg has no pg_lsn codec
+
+
+@dataclass(frozen=True, slots=True)
+class PeekedChange:
+    """One row of ``pg_logical_slot_peek_binary_changes``: a pgoutput message and its LSN.
+
+    ``lsn`` is the change's LSN for row messages and the commit's end LSN for Commit."""
+
+    lsn: int
+    xid: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SlotStatus:
+    """A slot's row in ``pg_replication_slots`` plus how much WAL it holds back."""
+
+    slot_name: str
+    active: bool
+    active_pid: int | None
+    confirmed_flush_lsn: int | None
+    restart_lsn: int | None
+    retained_wal_bytes: int | None  # pg_current_wal_lsn() - restart_lsn
+    confirmed_lag_bytes: int | None  # pg_current_wal_lsn() - confirmed_flush_lsn
+    wal_status: str | None  # reserved / extended / unreserved / lost
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (for DDL, where parameters are not allowed)."""
+    if not name or "\x00" in name:
+        raise ValueError(f"invalid identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_slot_name(slot: str) -> None:
+    if not _SLOT_NAME.match(slot):
+        raise ConfigurationError(f"invalid slot name {slot!r}: use 1-63 lower-case letters, digits or underscores")
+
+
+@asynccontextmanager
+async def connect(dsn: str, *, connect_timeout: float = 10.0) -> AsyncIterator[asyncpg.Connection]:
+    """Open a connection with ``SESSION_SETTINGS`` applied; close it on exit."""
+    with translate_errors("connect to PostgreSQL"):
+        conn = await asyncpg.connect(
+            dsn,
+            timeout=connect_timeout,
+            server_settings={**SESSION_SETTINGS, "application_name": "lead-sync-streamer"},
+        )
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def configure_session(conn: asyncpg.Connection) -> None:
+    """Apply ``SESSION_SETTINGS`` to a connection made elsewhere (e.g. taken from a pool)."""
+    with translate_errors("configure session"):
+        for name, value in SESSION_SETTINGS.items():
+            await conn.execute("SELECT set_config($1, $2, false)", name, value)
+
+
+async def preflight(conn: asyncpg.Connection) -> None:
+    """Raise a clear error unless the server and role can do logical decoding."""
+    with translate_errors("preflight checks"):
+        row = await conn.fetchrow(
+            """SELECT current_setting('wal_level') AS wal_level,
+                      current_setting('server_encoding') AS encoding,
+                      current_setting('max_replication_slots')::int AS max_slots,
+                      r.rolsuper, r.rolreplication
+                 FROM pg_roles r WHERE r.rolname = current_user"""
+        )
+    assert row is not None  # current_user always has a pg_roles row
+    if row["wal_level"] != "logical":
+        raise ConfigurationError(
+            f"wal_level is {row['wal_level']!r}: set wal_level=logical in postgresql.conf and restart"
+        )
+    if row["max_slots"] < 1:
+        raise ConfigurationError("max_replication_slots is 0: raise it in postgresql.conf and restart")
+    if row["encoding"] != "UTF8":
+        raise ConfigurationError(f"server_encoding is {row['encoding']}; the decoder expects UTF8")
+    if not (row["rolsuper"] or row["rolreplication"]):
+        raise PermissionDenied(
+            "the role lacks the REPLICATION attribute needed to read a slot: "
+            "ALTER ROLE <role> REPLICATION (or use a superuser)"
+        )
+
+
+async def ensure_publication(conn: asyncpg.Connection, publication: str, table: str, schema: str = "public") -> bool:
+    """Create ``publication`` for ``schema.table`` when missing; return True if created.
+
+    An existing publication that does not publish the table is an error, not altered."""
+    qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
+    with translate_errors(f"check publication {publication!r}"):
+        row = await conn.fetchrow(
+            """SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS found,
+                      EXISTS (SELECT 1 FROM pg_publication_tables
+                               WHERE pubname = $1 AND schemaname = $2 AND tablename = $3) AS has_table""",
+            publication,
+            schema,
+            table,
+        )
+    assert row is not None
+    if row["found"]:
+        if not row["has_table"]:
+            raise ConfigurationError(
+                f"publication {publication!r} exists but does not publish {schema}.{table}: "
+                f"ALTER PUBLICATION {quote_ident(publication)} ADD TABLE {qualified}"
+            )
+        return False
+    ddl = f"CREATE PUBLICATION {quote_ident(publication)} FOR TABLE {qualified}"
+    try:
+        with translate_errors(f"cannot create publication {publication!r} for {schema}.{table}"):
+            await conn.execute(ddl)
+    except PostgresError as exc:
+        if exc.sqlstate == "42710":  # duplicate_object: another instance created it meanwhile
+            return await ensure_publication(conn, publication, table, schema)
+        raise type(exc)(f"{exc}; the table owner or a superuser can run: {ddl}", sqlstate=exc.sqlstate) from exc
+    return True
+
+
+async def ensure_slot(conn: asyncpg.Connection, slot: str) -> bool:
+    """Create logical slot ``slot`` with pgoutput when missing; return True if created.
+
+    Creation waits for transactions running at that moment to finish (it builds a snapshot)."""
+    _check_slot_name(slot)
+    with translate_errors(f"check slot {slot!r}"):
+        row = await conn.fetchrow(
+            """SELECT plugin, slot_type, database = current_database() AS here
+                 FROM pg_replication_slots WHERE slot_name = $1""",
+            slot,
+        )
+    if row is not None:
+        if row["slot_type"] != "logical" or row["plugin"] != "pgoutput" or not row["here"]:
+            raise ConfigurationError(
+                f"slot {slot!r} exists but is not a pgoutput logical slot of this database "
+                f"(type={row['slot_type']}, plugin={row['plugin']}); drop it or pick another name"
+            )
+        return False
+    try:
+        with translate_errors(f"create slot {slot!r}"):
+            await conn.execute("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+    except PostgresError as exc:
+        if exc.sqlstate == "42710":  # duplicate_object: created concurrently
+            return await ensure_slot(conn, slot)
+        raise
+    return True
+
+
+def _peek_sql() -> str:
+    return f"""SELECT {_LSN_INT.format("lsn")} AS lsn, xid::text::bigint AS xid, data
+                 FROM pg_logical_slot_peek_binary_changes(
+                      $1, NULL, $2, 'proto_version', '1',
+                      'publication_names', $3, 'messages', 'true')"""
+
+
+def _peek_args(slot: str, publication: str, upto_n: int | None) -> tuple[Any, ...]:
+    _check_slot_name(slot)
+    # publication_names is parsed as an identifier list (SplitIdentifierString): quote it.
+    return slot, upto_n, quote_ident(publication)
+
+
+async def peek(conn: asyncpg.Connection, slot: str, publication: str, upto_n: int | None) -> list[PeekedChange]:
+    """Read changes from the slot's confirmed position without consuming them.
+
+    ``upto_n`` stops after the transaction in which about that many rows were reached (None:
+    everything). The next peek starts at the same place until ``advance`` is called."""
+    with translate_errors(f"peek slot {slot!r}"):
+        rows = await conn.fetch(_peek_sql(), *_peek_args(slot, publication, upto_n))
+    return [PeekedChange(r[0], r[1], r[2]) for r in rows]
+
+
+async def stream_changes(
+    conn: asyncpg.Connection, slot: str, publication: str, upto_n: int | None, prefetch: int = 1000
+) -> AsyncIterator[PeekedChange]:
+    """Like ``peek`` but through a cursor, so a huge transaction is not held in client memory.
+
+    Holds a read-only transaction open on ``conn`` while iterating."""
+    args = _peek_args(slot, publication, upto_n)
+    with translate_errors(f"stream slot {slot!r}"):
+        async with conn.transaction(readonly=True):
+            async for r in conn.cursor(_peek_sql(), *args, prefetch=prefetch):
+                yield PeekedChange(r[0], r[1], r[2])
+
+
+async def advance(conn: asyncpg.Connection, slot: str, lsn: int) -> int:
+    """Move the slot's confirmed position forward to ``lsn``; return the position after.
+
+    Never moves backwards: a target at or behind the confirmed position is a no-op (the
+    server would reject it). The server caps the target at its flushed WAL position."""
+    _check_slot_name(slot)
+    with translate_errors(f"advance slot {slot!r}"):
+        current = await conn.fetchval(
+            f"SELECT {_LSN_INT.format('confirmed_flush_lsn')} FROM pg_replication_slots WHERE slot_name = $1",
+            slot,
+        )
+        if current is not None and lsn <= current:
+            return int(current)
+        moved = await conn.fetchval(
+            f"SELECT {_LSN_INT.format('end_lsn')} FROM pg_replication_slot_advance($1, $2::text::pg_lsn)",
+            slot,
+            format_lsn(lsn),
+        )
+    return int(moved)
+
+
+async def slot_status(conn: asyncpg.Connection, slot: str) -> SlotStatus | None:
+    """Return the slot's state and retained WAL, or None when there is no such slot."""
+    with translate_errors(f"read status of slot {slot!r}"):
+        row = await conn.fetchrow(
+            f"""SELECT slot_name, active, active_pid,
+                       {_LSN_INT.format("confirmed_flush_lsn")} AS confirmed,
+                       {_LSN_INT.format("restart_lsn")} AS restart,
+                       (pg_current_wal_lsn() - restart_lsn)::bigint AS retained,
+                       (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint AS lag,
+                       wal_status
+                  FROM pg_replication_slots WHERE slot_name = $1""",
+            slot,
+        )
+    if row is None:
+        return None
+    return SlotStatus(
+        row["slot_name"],
+        row["active"],
+        row["active_pid"],
+        row["confirmed"],
+        row["restart"],
+        row["retained"],
+        row["lag"],
+        row["wal_status"],
+    )
+
+
+async def drop_slot(conn: asyncpg.Connection, slot: str) -> bool:
+    """Drop the slot (releasing its WAL); return False when it did not exist.
+
+    A slot in use by another session raises ``TransientError`` (SQLSTATE 55006)."""
+    with translate_errors(f"drop slot {slot!r}"):
+        dropped = await conn.fetchval(
+            """SELECT count(pg_drop_replication_slot(slot_name))
+                 FROM pg_replication_slots WHERE slot_name = $1""",
+            slot,
+        )
+    return bool(dropped)
+
+
+async def drop_publication(conn: asyncpg.Connection, publication: str) -> None:
+    """Drop the publication if it exists."""
+    with translate_errors(f"drop publication {publication!r}"):
+        await conn.execute(f"DROP PUBLICATION IF EXISTS {quote_ident(publication)}")
+
+
+async def emit_heartbeat(conn: asyncpg.Connection) -> int:
+    """Write a transactional logical message and return its LSN.
+
+    It reaches the slot as Begin/Message/Commit even when the published table is idle, so
+    the reader gets a commit ``end_lsn`` it can advance to and the slot stops pinning WAL
+    (cdc-anchors.md, pain point 1)."""
+    with translate_errors("emit heartbeat"):
+        lsn = await conn.fetchval(
+            f"SELECT {_LSN_INT.format('pg_logical_emit_message(true, $1, now()::text)')}",
+            HEARTBEAT_PREFIX,
+        )
+    return int(lsn)

@@ -1,0 +1,120 @@
+"""The change event every component speaks: a Debezium-shaped JSON envelope.
+
+Field names follow Debezium's PostgreSQL connector value envelope (``before``, ``after``,
+``op``, ``source`` with ``schema``/``table``/``lsn``/``txId``/``ts_ms``/``snapshot``, and the
+event's own ``ts_ms``), plus our routing fields ``source.job_id`` and ``source.sync_source``.
+Where Debezium writes a placeholder for an unchanged TOAST column, we leave the column out of
+``after`` and name it in ``unchanged_toast``, so no consumer can mistake it for NULL.
+
+    >>> ev = ChangeEvent(op="c", after={"id": 7, "name": "Ana"}, ts_ms=1,
+    ...     source=SourceInfo(connector="postgresql", db="crm", schema="public",
+    ...                       table="leads", ts_ms=1))
+    >>> ev.key_bytes()
+    b'7'
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal, Self
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Op = Literal["c", "u", "d", "r"]
+Connector = Literal["postgresql", "outbox", "export", "webhook"]
+
+# Kafka header names (values are ASCII/UTF-8 bytes).
+HEADER_SYNC_SOURCE = "sync_source"
+HEADER_JOB_ID = "job_id"
+HEADER_OP = "op"
+
+
+def now_ms() -> int:
+    """Milliseconds since the Unix epoch, the unit of every ``ts_ms``."""
+    return time.time_ns() // 1_000_000
+
+
+class SourceInfo(BaseModel):
+    """Where and when a change happened (Debezium's ``source`` block)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    connector: Connector
+    db: str
+    schema_: str = Field(alias="schema")
+    table: str
+    lsn: int | None = None
+    tx_id: int | None = Field(default=None, alias="txId")
+    ts_ms: int = Field(description="commit time of the change at the source, Unix ms")
+    snapshot: bool = False
+    job_id: str | None = None
+    sync_source: str | None = None
+
+
+class ChangeEvent(BaseModel):
+    """One row change: ``c`` create, ``u`` update, ``d`` delete, ``r`` read (snapshot/export).
+
+    ``before`` and ``after`` map column name → JSON value. A delete's ``before`` may hold only
+    the key columns unless the table has REPLICA IDENTITY FULL."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    op: Op
+    source: SourceInfo
+    ts_ms: int = Field(default_factory=now_ms, description="when this event was built, Unix ms")
+    unchanged_toast: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_images(self) -> Self:
+        if self.op == "d":
+            if self.before is None or self.after is not None:
+                raise ValueError("a delete ('d') has 'before' and no 'after'")
+        elif self.after is None:
+            raise ValueError(f"op {self.op!r} needs 'after'")
+        if self.unchanged_toast:
+            if self.after is None:
+                raise ValueError("'unchanged_toast' only makes sense with an 'after' image")
+            clash = sorted(set(self.unchanged_toast) & self.after.keys())
+            if clash:
+                raise ValueError(f"unchanged TOAST columns must be left out of 'after': {clash}")
+        return self
+
+    def to_bytes(self) -> bytes:
+        """Serialise to the JSON Kafka value, with Debezium's field names."""
+        return orjson.dumps(self.model_dump(by_alias=True))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ChangeEvent:
+        """Parse a Kafka value written by ``to_bytes`` (or by Debezium, extra fields ignored)."""
+        return cls.model_validate(orjson.loads(data))
+
+    def key(self, key_column: str = "id") -> Any:
+        """The row's key value: from ``after``, or from ``before`` for a delete."""
+        image = self.after if self.after is not None else self.before
+        if image is None or image.get(key_column) is None:
+            raise ValueError(f"event has no {key_column!r} to key on")
+        return image[key_column]
+
+    def key_bytes(self, key_column: str = "id") -> bytes:
+        """Kafka key: the lead id as ASCII bytes, so one lead's events share a partition."""
+        return str(self.key(key_column)).encode("ascii")
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers for routing without parsing the value; absent values are left out."""
+        out = [(HEADER_OP, self.op.encode("ascii"))]
+        if self.source.sync_source is not None:
+            out.append((HEADER_SYNC_SOURCE, self.source.sync_source.encode("utf-8")))
+        if self.source.job_id is not None:
+            out.append((HEADER_JOB_ID, self.source.job_id.encode("utf-8")))
+        return out
+
+
+def header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
+    """Return the first header called ``name`` decoded as UTF-8, or None."""
+    for key, value in headers or ():
+        if key == name:
+            return value.decode("utf-8")
+    return None

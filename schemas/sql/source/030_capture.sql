@@ -1,0 +1,53 @@
+-- The capture's own state: the initial snapshot's keyset cursor, so a crashed snapshot resumes.
+CREATE TABLE IF NOT EXISTS public.streamer_capture_state (
+  name                  text PRIMARY KEY,           -- the slot (replication) or outbox name
+  snapshot_status       text NOT NULL DEFAULT 'pending'
+                        CHECK (snapshot_status IN ('pending', 'running', 'done')),
+  snapshot_cursor       bigint,                      -- last lead id produced and acknowledged
+  snapshot_started_at   timestamptz,
+  snapshot_finished_at  timestamptz,
+  updated_at            timestamptz NOT NULL DEFAULT now()
+);
+
+-- Capture mode `notify`, for databases where logical replication is not allowed: a trigger
+-- writes every change of leads here and wakes the capture with NOTIFY. Rows are deleted only
+-- after Kafka acknowledged them. For one lead, outbox ids follow commit order: a second writer
+-- of the same row waits for the first one's row lock, so its AFTER trigger runs after that commit.
+CREATE TABLE IF NOT EXISTS public.streamer_outbox (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tx_id       bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+  op          char(1) NOT NULL CHECK (op IN ('c', 'u', 'd')),
+  lead_id     bigint NOT NULL,
+  old_row     jsonb,
+  new_row     jsonb,
+  created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE OR REPLACE FUNCTION public.streamer_outbox_capture() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO public.streamer_outbox (op, lead_id, new_row) VALUES ('c', NEW.id, to_jsonb(NEW));
+  ELSIF TG_OP = 'UPDATE' THEN
+    INSERT INTO public.streamer_outbox (op, lead_id, old_row, new_row)
+      VALUES ('u', NEW.id, to_jsonb(OLD), to_jsonb(NEW));
+  ELSE
+    INSERT INTO public.streamer_outbox (op, lead_id, old_row) VALUES ('d', OLD.id, to_jsonb(OLD));
+  END IF;
+  -- Identical notifications in one transaction are folded into one (NOTIFY's documented rule).
+  PERFORM pg_notify('streamer_outbox', '');
+  RETURN NULL;
+END
+$$;
+
+DO $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['streamer_capture_state', 'streamer_outbox'] LOOP
+    EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format('DROP POLICY IF EXISTS service_role_full_access ON public.%I', t);
+    EXECUTE format('CREATE POLICY service_role_full_access ON public.%I FOR ALL TO service_role '
+                   'USING (true) WITH CHECK (true)', t);
+  END LOOP;
+END
+$$;
