@@ -47,8 +47,11 @@ def docker_answers() -> bool:
     try:
         import docker  # testcontainers depends on it
 
-        docker.from_env(timeout=3).ping()
-        return True
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
     except Exception:
         return False
 

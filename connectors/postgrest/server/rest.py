@@ -1,0 +1,295 @@
+"""The `/rest/v1/` endpoints: request → checks in PostgREST's order → SQL → response.
+
+Check order (reference §1.2): JWT, schema cache loaded, request parsing (Profile, query string,
+body), table lookup (PGRST205), column lookup (PGRST204), `handling=strict` (PGRST122), then the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+
+from connectors.postgrest.server.auth import Identity, JwtVerifier, authenticate
+from connectors.postgrest.server.config import ServerConfig
+from connectors.postgrest.server.db import Database, TxSettings
+from connectors.postgrest.server.errors import (
+    JSON_UTF8,
+    ApiError,
+    invalid_preferences,
+    invalid_schema,
+    unknown_column,
+    unknown_table,
+)
+from connectors.postgrest.server.openapi import PRIVILEGES_SQL, build_openapi
+from connectors.postgrest.server.params import QueryParams, parse_query
+from connectors.postgrest.server.payload import check_content_type, parse_payload
+from connectors.postgrest.server.prefer import Preferences, applied_header, parse_prefer
+from connectors.postgrest.server.query import (
+    InsertSpec,
+    Statement,
+    build_delete,
+    build_insert,
+    build_select,
+    build_update,
+    conflict_target,
+)
+from connectors.postgrest.server.responses import (
+    content_range,
+    error_response,
+    location_header,
+    mutation_status,
+    read_status,
+    single_object,
+)
+from connectors.postgrest.server.schema_cache import SchemaCache, SchemaCacheHolder, Table
+
+log = structlog.get_logger(__name__)
+
+SCHEMA_FORBIDDEN = ApiError(
+    403,
+    None,
+    "Access to schema is forbidden",
+    hint="Accessing the schema via the Data API is only allowed using a secret API key.",
+)
+OBJECT_MEDIA = "application/vnd.pgrst.object+json"
+
+
+@dataclass
+class Context:
+    """What every table request has once the common checks passed."""
+
+    identity: Identity
+    cache: SchemaCache
+    schema: str
+    params: QueryParams
+    prefs: Preferences
+    singular: bool
+
+
+class RestApi:
+    def __init__(
+        self,
+        config: ServerConfig,
+        holder: SchemaCacheHolder,
+        db: Database,
+        verifier: JwtVerifier,
+    ) -> None:
+        self.config = config
+        self.holder = holder
+        self.db = db
+        self.verifier = verifier
+
+    async def root(self, request: Request) -> Response:
+        """`GET /`: the OpenAPI document, refused for the anon key (Supabase, 2026)."""
+        try:
+            identity = self._identity(request)
+            cache = await self.holder.current()
+            schema = self._schema(request, "accept-profile")
+            if identity.key_role == self.config.db_anon_role:
+                raise SCHEMA_FORBIDDEN
+            rows = await self._run(request, identity, [(PRIVILEGES_SQL, [schema])], read_only=True)
+            visible = {r["name"] for r in rows[0]}
+            base = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
+            doc = build_openapi(cache, schema, visible, host=request.url.netloc, base_path=base)
+        except ApiError as exc:
+            return error_response(exc)
+        return Response(orjson.dumps(doc), 200, media_type="application/openapi+json; charset=utf-8")
+
+    async def table(self, request: Request) -> Response:
+        """Dispatch `/<table>` by method; every ApiError becomes PostgREST's error response."""
+        handlers = {
+            "GET": self._get,
+            "HEAD": self._get,
+            "POST": self._post,
+            "PATCH": self._patch,
+            "DELETE": self._delete,
+        }
+        handler = handlers.get(request.method)
+        try:
+            if handler is None:
+                raise ApiError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+            return await handler(request, request.path_params["table"])
+        except ApiError as exc:
+            return error_response(exc)
+        except Exception as exc:  # a bug here must still answer in PostgREST's envelope
+            log.exception("unexpected_error", path=request.url.path)
+            return error_response(ApiError(500, "PGRSTX00", "Internal server error", str(exc)))
+
+    # --- common steps --------------------------------------------------------------------
+
+    def _identity(self, request: Request) -> Identity:
+        apikey = request.headers.get("apikey") or request.query_params.get("apikey")
+        return authenticate(apikey, request.headers.get("authorization"), self.verifier, self.config.db_anon_role)
+
+    def _schema(self, request: Request, header: str) -> str:
+        schemas = self.config.db_schemas
+        wanted = request.headers.get(header)
+        if wanted is None:
+            return schemas[0]
+        if wanted not in schemas:
+            raise invalid_schema(wanted, schemas)
+        return wanted
+
+    async def _context(self, request: Request, profile_header: str) -> Context:
+        identity = self._identity(request)
+        cache = await self.holder.current()
+        schema = self._schema(request, profile_header)
+        params = parse_query(request.query_params.multi_items())
+        prefs = parse_prefer(request.headers.getlist("prefer"))
+        singular = OBJECT_MEDIA in request.headers.get("accept", "")
+        return Context(identity, cache, schema, params, prefs, singular)
+
+    def _table(self, ctx: Context, name: str) -> Table:
+        table = ctx.cache.table(ctx.schema, name)
+        if table is None:
+            raise unknown_table(ctx.schema, name)
+        return table
+
+    @staticmethod
+    def _check_strict(prefs: Preferences) -> None:
+        if prefs.strict and prefs.invalid:
+            raise invalid_preferences(prefs.invalid)
+
+    async def _run(
+        self,
+        request: Request,
+        identity: Identity,
+        statements: Sequence[tuple[str, Sequence[object]]],
+        *,
+        read_only: bool,
+        singular: bool = False,
+    ) -> list[list[Any]]:
+        tx = TxSettings(
+            role=identity.role,
+            claims_json=orjson.dumps(identity.claims).decode(),
+            headers_json=orjson.dumps(dict(request.headers)).decode(),
+            method=request.method,
+            path=request.url.path,
+            search_path=request.headers.get("content-profile")
+            or request.headers.get("accept-profile")
+            or self.config.db_schemas[0],
+            read_only=read_only,
+            authenticated=identity.role != self.config.db_anon_role,
+        )
+        return await self.db.transact(tx, statements, verify=single_object if singular else None)
+
+    def _respond(
+        self,
+        ctx: Context,
+        status: int,
+        headers: dict[str, str],
+        body: str | None,
+    ) -> Response:
+        if body is None:
+            return Response(b"", status, headers)
+        if ctx.singular:
+            body = body[1:-1].strip()  # exactly one element: verified inside the transaction
+        if len(self.config.db_schemas) > 1:
+            headers["content-profile"] = ctx.schema
+        media = OBJECT_MEDIA + "; charset=utf-8" if ctx.singular else JSON_UTF8
+        return Response(body.encode(), status, headers, media_type=media)
+
+    # --- methods ---------------------------------------------------------------------------
+
+    async def _get(self, request: Request, name: str) -> Response:
+        ctx = await self._context(request, "accept-profile")
+        table = self._table(ctx, name)
+        self._check_strict(ctx.prefs)
+        exact = ctx.prefs.count in ("exact", "estimated", "planned")
+        stmt = build_select(table, ctx.params, max_rows=self.config.db_max_rows, exact_count=exact)
+        row = (await self._exec(request, ctx, stmt, read_only=True))[0]
+        status = read_status(ctx.params.offset, row["page_total"], row["total"])
+        headers = {"content-range": content_range(ctx.params.offset, row["page_total"], row["total"])}
+        applied = applied_header(ctx.prefs, resolution_applied=False, is_write=False)
+        if applied:
+            headers["preference-applied"] = applied
+        request.state.pgrst_rows = row["page_total"]
+        return self._respond(ctx, status, headers, row["body"])
+
+    async def _post(self, request: Request, name: str) -> Response:
+        ctx = await self._context(request, "content-profile")
+        check_content_type(request.headers.get("content-type"))
+        payload = parse_payload(await request.body(), ctx.params.columns)
+        request.state.pgrst_ids = payload.ids
+        table = self._table(ctx, name)
+        _check_columns(table, payload.columns)
+        self._check_strict(ctx.prefs)
+        spec = InsertSpec(
+            columns=payload.columns,
+            body_is_array=payload.is_array,
+            resolution=ctx.prefs.resolution,
+            on_conflict=ctx.params.on_conflict or None,
+            missing_default=ctx.prefs.missing == "default",
+            representation=ctx.prefs.return_ in ("representation", "headers-only"),
+            select=ctx.params.select,
+        )
+        row = (await self._exec(request, ctx, build_insert(table, spec, payload.text)))[0]
+        upsert = bool(conflict_target(table, spec))
+        merge = upsert and spec.resolution == "merge-duplicates"
+        headers = self._mutation_headers(ctx, row, resolution_applied=upsert)
+        if ctx.prefs.return_ == "headers-only":
+            location = location_header(table, row["body"])
+            if location:
+                headers["location"] = location
+        request.state.pgrst_rows = row["page_total"]
+        status = 200 if merge and not row["inserted"] else 201
+        body = row["body"] if ctx.prefs.return_ == "representation" else None
+        return self._respond(ctx, status, headers, body)
+
+    async def _patch(self, request: Request, name: str) -> Response:
+        ctx = await self._context(request, "content-profile")
+        check_content_type(request.headers.get("content-type"))
+        payload = parse_payload(await request.body(), ctx.params.columns)
+        table = self._table(ctx, name)
+        _check_columns(table, payload.columns)
+        self._check_strict(ctx.prefs)
+        representation = ctx.prefs.return_ == "representation"
+        stmt = build_update(table, payload.columns, ctx.params, payload.text, representation)
+        return await self._finish_mutation(request, ctx, stmt, representation)
+
+    async def _delete(self, request: Request, name: str) -> Response:
+        ctx = await self._context(request, "content-profile")
+        table = self._table(ctx, name)
+        self._check_strict(ctx.prefs)
+        representation = ctx.prefs.return_ == "representation"
+        stmt = build_delete(table, ctx.params, representation)
+        return await self._finish_mutation(request, ctx, stmt, representation)
+
+    async def _finish_mutation(self, request: Request, ctx: Context, stmt: Statement, representation: bool) -> Response:
+        row = (await self._exec(request, ctx, stmt))[0]
+        headers = self._mutation_headers(ctx, row, resolution_applied=False)
+        headers["content-range"] = content_range(0, row["page_total"], _total(ctx, row), write=True)
+        request.state.pgrst_rows = row["page_total"]
+        status = mutation_status(representation)
+        return self._respond(ctx, status, headers, row["body"] if representation else None)
+
+    def _mutation_headers(self, ctx: Context, row: Any, *, resolution_applied: bool) -> dict[str, str]:
+        headers = {"content-range": f"*/{_total(ctx, row) if ctx.prefs.count else '*'}"}
+        applied = applied_header(ctx.prefs, resolution_applied=resolution_applied, is_write=True)
+        if applied:
+            headers["preference-applied"] = applied
+        return headers
+
+    async def _exec(self, request: Request, ctx: Context, stmt: Statement, *, read_only: bool = False) -> list[Any]:
+        results = await self._run(
+            request, ctx.identity, [(stmt.sql, stmt.args)], read_only=read_only, singular=ctx.singular
+        )
+        return results[0]
+
+
+def _check_columns(table: Table, columns: Sequence[str]) -> None:
+    for column in columns:
+        if column not in table.columns:
+            raise unknown_column(column, table.name)
+
+
+def _total(ctx: Context, row: Any) -> int | str:
+    """Mutations count the rows the statement returned (inserted + updated, not ignored)."""
+    return int(row["page_total"]) if ctx.prefs.count else "*"
