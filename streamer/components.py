@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from streamer.capture.component import CaptureComponent
 from streamer.config import Settings
 from streamer.errors import ConfigError
 from streamer.metrics import Metrics
 from streamer.service import Component, ComponentFactory
 
 # Filled in as the capabilities land (capture, sink, webhook, applier).
-FACTORIES: dict[str, ComponentFactory] = {}
+FACTORIES: dict[str, ComponentFactory] = {
+    "capture": CaptureComponent,
+}
 
 
 def build_components(settings: Settings, metrics: Metrics) -> list[Component]:

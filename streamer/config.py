@@ -64,11 +64,20 @@ class SourceSettings(_Section):
     slot: str = "streamer_leads"
     snapshot_mode: Literal["never", "initial", "always"] = "initial"
     heartbeat_seconds: float = Field(default=10.0, gt=0)
+    poll_interval_ms: int = Field(default=100, ge=1)
+    page_size: int = Field(default=5000, ge=1)
+    produce_batch: int = Field(default=1000, ge=1)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("dsn")
     @classmethod
     def _postgres_dsn(cls, value: SecretStr) -> SecretStr:
         return _check_postgres_dsn(value)
+
+    @property
+    def database(self) -> str:
+        """The database name in the DSN (events carry it as `source.db`)."""
+        return urlsplit(self.dsn.get_secret_value()).path.lstrip("/") or "postgres"
 
 
 class KafkaSettings(_Section):

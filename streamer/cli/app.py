@@ -25,6 +25,8 @@ app.add_typer(db_app, name="db")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for a PostgREST you run yourself.")
 app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
+slot_app = typer.Typer(no_args_is_help=True, help="The capture's logical replication slot.")
+app.add_typer(slot_app, name="slot")
 
 out = Console()
 err = Console(stderr=True)
@@ -138,6 +140,34 @@ def keys_issue(
     if len(secret) < 32:
         fail("JWT_SECRET (or --secret) must be 32 characters or more, as PostgREST requires", 2)
     typer.echo(issue_key(secret, role))
+
+
+@slot_app.command("status")
+def slot_status(config: ConfigOption = None) -> None:
+    """Show the capture slot: active, confirmed position, retained WAL; exit 1 if it is missing."""
+    from streamer.slots import read_status
+
+    settings = settings_or_exit(config)
+    status = asyncio.run(read_status(settings))
+    if status is None:
+        fail(f"no slot named {settings.source.slot!r} on the source (the capture creates it at start)")
+    table = Table("field", "value")
+    for key, value in status.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+@slot_app.command("drop")
+def slot_drop(config: ConfigOption = None,
+              yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
+    """Drop the capture slot and its publication, releasing the WAL it retains."""
+    from streamer.slots import drop
+
+    settings = settings_or_exit(config)
+    if not yes:
+        typer.confirm(f"Drop slot {settings.source.slot!r}? Changes not yet captured will not be captured", abort=True)
+    dropped = asyncio.run(drop(settings))
+    out.print(f"slot {settings.source.slot}: {'dropped' if dropped else 'did not exist'}", highlight=False)
 
 
 @app.command("check")

@@ -1,0 +1,1 @@
+"""Change capture: every change of TabuladorMax's leads becomes an event on Kafka."""

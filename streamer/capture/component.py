@@ -1,0 +1,112 @@
+"""The capture component: one active instance per slot (or outbox), the others standing by.
+
+    lock -> prepare (preflight, publication + slot / trigger) -> snapshot -> stream until stopped
+
+A transient failure (connection lost, Kafka unavailable) restarts the session after a backoff;
+nothing is skipped, because positions only move after Kafka's acknowledgement. A permanent one
+(wal_level, privileges) stops the component with a message saying how to fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Protocol
+
+import asyncpg
+
+from connectors.kafka.client import Admin, Producer
+from connectors.kafka.errors import KafkaConnectorError
+from connectors.postgres import slot as slots
+from connectors.postgres.errors import ConnectionLost, PostgresError
+from schemas.event import Connector
+from streamer.capture import leader
+from streamer.capture.outbox import OutboxSource
+from streamer.capture.produce import EventBuffer
+from streamer.capture.replication import ReplicationSource
+from streamer.capture.snapshot import run_snapshot
+from streamer.config import Settings
+from streamer.logging import get_logger
+from streamer.metrics import Metrics
+
+log = get_logger(__name__)
+
+
+class Source(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def prepare(self) -> None: ...
+
+    async def pump(self, buffer: EventBuffer) -> int: ...
+
+    async def idle(self) -> None: ...
+
+    async def report(self) -> None: ...
+
+
+class CaptureComponent:
+    name = "capture"
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings, self.metrics = settings, metrics
+        self._streaming = False
+
+    def ready(self) -> bool:
+        return self._streaming
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        backoff = 1.0
+        while not stopping.is_set():
+            try:
+                await self._session(stopping)
+                return
+            except (PostgresError, KafkaConnectorError, OSError) as exc:
+                if not getattr(exc, "retriable", True):
+                    raise
+                log.warning("capture interrupted, restarting", error=str(exc), retry_in=backoff)
+            finally:
+                self._streaming = False
+                self.metrics.capture_leader(False)
+            await leader.wait_until_set(stopping, backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    async def _session(self, stopping: asyncio.Event) -> None:
+        s = self.settings
+        dsn = s.source.dsn.get_secret_value()
+        async with AsyncExitStack() as stack:
+            lock_conn = await stack.enter_async_context(slots.connect(dsn))
+            conn = await stack.enter_async_context(slots.connect(dsn))
+            source: Source = (ReplicationSource(conn, s.source, self.metrics) if s.source.capture_mode == "replication"
+                              else OutboxSource(conn, s.source, self.metrics))
+            lock_name = f"streamer.capture.{source.name}"
+            if not await leader.acquire(lock_conn, lock_name, stopping,
+                                        on_standby=lambda: log.info("standing by", lock=lock_name)):
+                return
+            self.metrics.capture_leader(True)
+            log.info("capture leader", mode=s.source.capture_mode, source=source.name)
+            await source.prepare()
+            async with Admin(s.kafka) as admin:
+                await admin.ensure_topic(s.kafka.leads_topic)
+            producer = await stack.enter_async_context(Producer(s.kafka))
+            buffer = EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch)
+            connector: Connector = "postgresql" if s.source.capture_mode == "replication" else "outbox"
+            snap = await run_snapshot(conn, buffer, s.source, name=source.name, connector=connector,
+                                      metrics=self.metrics)
+            if snap:
+                log.info("snapshot produced", rows=snap)
+            self._streaming = True
+            await self._stream(source, buffer, lock_conn, stopping)
+
+    async def _stream(self, source: Source, buffer: EventBuffer, lock_conn: asyncpg.Connection,
+                      stopping: asyncio.Event) -> None:
+        poll = self.settings.source.poll_interval_ms / 1000
+        while not stopping.is_set():
+            if lock_conn.is_closed():
+                raise ConnectionLost("the capture lock's connection closed")
+            read = await source.pump(buffer)
+            await source.report()
+            if read == 0:
+                await source.idle()
+                if self.settings.source.capture_mode == "replication":
+                    await leader.wait_until_set(stopping, poll)

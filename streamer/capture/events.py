@@ -1,0 +1,64 @@
+"""Pure: turn decoded source changes (pgoutput records, outbox rows, snapshot rows) into the
+one event envelope (schemas/event.py) and its Kafka record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.postgres.assembler import ChangeRecord
+from connectors.postgres.pgtypes import convert_row
+from schemas.event import ChangeEvent, Connector, Op, SourceInfo
+
+KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    image = record.old if old else record.new
+    if image is None:
+        return None, ()
+    oids = {c.name: c.type_oid for c in record.relation.columns}
+    return convert_row(image.values, oids), image.unchanged_toast
+
+
+def from_pgoutput(record: ChangeRecord, *, db: str) -> ChangeEvent | None:
+    """An event for one row change; None for a TRUNCATE (it has no row to key on)."""
+    if record.op == "t":
+        return None
+    before, _ = _image(record, old=True)
+    after, unchanged = _image(record, old=False)
+    if unchanged and before is not None and after is not None:
+        # With REPLICA IDENTITY FULL the old tuple carries the value pgoutput left out of the
+        # new one; fill it in rather than dropping the column (cdc-anchors.md §2, point 8).
+        for column in unchanged:
+            if column in before:
+                after[column] = before[column]
+        unchanged = tuple(c for c in unchanged if c not in before)
+    row = after if after is not None else before
+    return ChangeEvent(
+        op=record.op,
+        before=before,
+        after=after,
+        unchanged_toast=list(unchanged),
+        source=SourceInfo(
+            connector="postgresql", db=db, schema_=record.relation.namespace, table=record.relation.name,
+            lsn=record.commit_lsn, tx_id=record.xid, ts_ms=record.commit_ts_us // 1000,
+            sync_source=(row or {}).get("sync_source"),
+        ),
+    )
+
+
+def from_row(op: Op, before: dict[str, Any] | None, after: dict[str, Any] | None, *, connector: Connector,
+             db: str, table: str, ts_ms: int, tx_id: int | None = None, job_id: str | None = None,
+             snapshot: bool = False) -> ChangeEvent:
+    """An event for a row read as JSON (outbox, snapshot, export, webhook)."""
+    row = after if after is not None else before
+    return ChangeEvent(
+        op=op, before=before, after=after,
+        source=SourceInfo(connector=connector, db=db, schema_="public", table=table, tx_id=tx_id, ts_ms=ts_ms,
+                          snapshot=snapshot, job_id=job_id, sync_source=(row or {}).get("sync_source")),
+    )
+
+
+def to_record(event: ChangeEvent) -> KafkaRecord:
+    """(key, value, headers) for the producer: key = lead id, so a lead's events keep order."""
+    return event.key_bytes(), event.to_bytes(), event.headers()
