@@ -1,0 +1,228 @@
+"""An async PostgREST client for the sink: bulk upserts, deletes by id, reads and the OpenAPI root.
+
+    async with PostgrestClient.from_settings(settings.destination) as client:
+        await client.upsert("leads", rows, columns=("id", "name"))
+        await client.delete("leads", [7, 8])
+
+The client owns one pooled keep-alive `httpx.AsyncClient`; tests pass `transport=` (for example
+`httpx.MockTransport`). Every failure leaves as a `connectors.postgrest.errors.PostgrestError`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from connectors.postgrest.errors import (
+    PostgrestBadResponse,
+    PostgrestConfigError,
+    PostgrestError,
+    PostgrestUnavailable,
+    error_class_for,
+    scrub,
+)
+from streamer.config import DestinationSettings, is_loopback
+
+# postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
+# keeps the response body empty (we never need the rows back).
+PREFER_UPSERT = "resolution=merge-duplicates,return=minimal"
+PREFER_MINIMAL = "return=minimal"
+# postgrest.md §6: long `in.(…)` filters fail at the proxy with "URI too long"; 100 bigint ids
+# keep a DELETE URL near 1.5 kB.
+DELETE_CHUNK = 100
+
+
+class PostgrestClient:
+    """PostgREST at `rest_url` (e.g. `https://xyz.supabase.co/rest/v1`), as the service role."""
+
+    def __init__(
+        self,
+        rest_url: str,
+        service_key: SecretStr | str,
+        *,
+        timeout: float = 30.0,
+        allow_http: bool = False,
+        max_connections: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        key = service_key.get_secret_value() if isinstance(service_key, SecretStr) else service_key
+        if not key:
+            raise PostgrestConfigError("the destination service key is empty")
+        _check_url(rest_url, allow_http=allow_http)
+        self.rest_url = rest_url.rstrip("/")
+        self._secrets = (key,)
+        self._http = httpx.AsyncClient(
+            base_url=self.rest_url + "/",
+            # postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
+            headers={"apikey": key, "Authorization": f"Bearer {key}"},
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: DestinationSettings, *, max_connections: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Self:
+        if settings.service_key is None:
+            raise PostgrestConfigError("no destination service key (STREAMER_DESTINATION__SERVICE_KEY)")
+        return cls(settings.rest_url, settings.service_key, timeout=settings.timeout_seconds,
+                   allow_http=settings.allow_http, max_connections=max_connections, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"PostgrestClient(rest_url={self.rest_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def upsert(
+        self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str = "id",
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """Merge `rows` into `table` in one statement (all or nothing, postgrest.md §1.6).
+
+        Without `columns` every row must have the same keys (else 400 PGRST102, §1.2). With
+        `columns`, PostgREST inserts exactly those: extra keys are ignored and a missing key
+        writes NULL, also over an existing row (§1.8), so pass the rows' own common key set.
+        """
+        if not rows:
+            return
+        params = {"on_conflict": on_conflict}
+        if columns is not None:
+            params["columns"] = quote_columns(columns)
+        body = orjson.dumps(list(rows), default=str)
+        await self._send("POST", table, action=f"upserting {len(rows)} rows into {table}", params=params,
+                         content=body, headers={"Prefer": PREFER_UPSERT, "Content-Type": "application/json"})
+
+    async def delete(self, table: str, ids: Sequence[int], *, key: str = "id", chunk: int = DELETE_CHUNK) -> None:
+        """Delete the rows whose `key` is in `ids`, `chunk` ids per request; absent ids are fine."""
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            values = ",".join(str(int(i)) for i in part)
+            await self._send("DELETE", table, action=f"deleting {len(part)} rows from {table}",
+                             params={key: f"in.({values})"}, headers={"Prefer": PREFER_MINIMAL})
+
+    async def select(self, table: str, params: Mapping[str, str] | Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """GET `table` with PostgREST query parameters; note `db-max-rows` truncates silently (§6)."""
+        response = await self._send("GET", table, action=f"reading {table}", params=params)
+        data = self._json(response, f"reading {table}")
+        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+            raise PostgrestBadResponse(f"reading {table}: expected a JSON array of objects",
+                                       status=response.status_code)
+        return data
+
+    async def openapi(self) -> dict[str, Any]:
+        """The Swagger 2.0 document at the API root (postgrest.md §5); needs the service key."""
+        response = await self._send("GET", "", action="reading the OpenAPI document",
+                                    headers={"Accept": "application/openapi+json, application/json"})
+        data = self._json(response, "reading the OpenAPI document")
+        if not isinstance(data, dict):
+            raise PostgrestBadResponse("reading the OpenAPI document: expected a JSON object",
+                                       status=response.status_code)
+        return data
+
+    async def _send(
+        self, method: str, path: str, *, action: str, params: Any = None, content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        with self._translate_transport_errors(action):
+            response = await self._http.request(method, path, params=params, content=content, headers=headers)
+        if response.is_success:
+            return response
+        raise self._error(response, action)
+
+    @contextmanager
+    def _translate_transport_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise PostgrestUnavailable(f"{action}: timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            detail = scrub(str(exc), self._secrets)
+            raise PostgrestUnavailable(f"{action}: {type(exc).__name__}: {detail}") from exc
+
+    def _error(self, response: httpx.Response, action: str) -> PostgrestError:
+        body = scrub(response.text, self._secrets)
+        fields = _error_fields(body)
+        status = response.status_code
+        code = _str_or_none(fields.get("code"))
+        message = _str_or_none(fields.get("message")) or response.reason_phrase or "error"
+        cls = error_class_for(status, code)
+        label = f"HTTP {status}" + (f" {code}" if code else "")
+        # `details` stays out of the message: for 23502 it is "Failing row contains (…)", PII.
+        return cls(
+            f"{action}: {label}: {scrub(message, self._secrets)}",
+            status=status, code=code, details=fields.get("details"), hint=_str_or_none(fields.get("hint")),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body,
+        )
+
+    def _json(self, response: httpx.Response, action: str) -> Any:
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise PostgrestBadResponse(f"{action}: the response is not JSON", status=response.status_code,
+                                       body=scrub(response.text, self._secrets)) from exc
+
+
+def quote_columns(columns: Sequence[str]) -> str:
+    """`("id", "name")` → `"id","name"`, the form supabase-js sends (postgrest.md §1.2)."""
+    if not columns:
+        raise ValueError("columns= needs at least one column (an empty list is PGRST100)")
+    for name in columns:
+        if not name or any(ch in name for ch in '",'):
+            raise ValueError(f"unsupported column name {name!r}")
+    return ",".join(f'"{name}"' for name in columns)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _check_url(url: str, *, allow_http: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PostgrestConfigError(f"expected an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not (allow_http or is_loopback(parts.hostname)):
+        raise PostgrestConfigError(f"refusing plain HTTP to {parts.hostname}: HTTPS is required except on loopback")
+
+
+def _error_fields(body: str) -> dict[str, Any]:
+    """PostgREST's `{code, message, details, hint}` (postgrest.md §2.1); gateways may send HTML."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
