@@ -14,6 +14,22 @@ FACTORIES: dict[str, ComponentFactory] = {
 }
 
 
+def _webhook(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.webhook.component import WebhookBridge
+
+    return WebhookBridge(settings, metrics)
+
+
+def _applier(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.applier.component import ReverseApplier
+
+    return ReverseApplier(settings, metrics)
+
+
+FACTORIES["webhook"] = _webhook
+FACTORIES["applier"] = _applier
+
+
 def build_components(settings: Settings, metrics: Metrics) -> list[Component]:
     missing = [name for name in settings.run.components if name not in FACTORIES]
     if missing:

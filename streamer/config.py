@@ -170,6 +170,53 @@ class SinkSettings(_Section):
     unmapped_columns: Literal["pass", "drop"] = "pass"
 
 
+class WebhookSettings(_Section):
+    """The reverse path's webhook bridge (`sync-from-gestao-scouter`): who may call it, how much.
+
+    At least one key source is needed when the component runs: `jwt_secret` (HS256, the
+    project's JWT secret) and/or `jwks_file` / `jwks_url` (RS256/ES256, newer Supabase projects)."""
+
+    path: str = "/functions/v1/sync-from-gestao-scouter"
+    jwt_secret: SecretStr | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    allowed_roles: tuple[str, ...] = ("service_role",)
+    leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_leads: int = Field(default=1000, ge=1)
+    echo_sources: tuple[str, ...] = ("tabuladormax",)
+    publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_after_seconds: int = Field(default=5, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError(f"expected a path such as /functions/v1/sync-from-gestao-scouter, got {value!r}")
+        return value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname)):
+            raise ValueError("expected an https:// URL (plain http only on loopback)")
+        return value
+
+
+class ApplierSettings(_Section):
+    """The reverse topic into TabuladorMax's `leads`."""
+
+    group_id: str = "lead-sync-applier"
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    backoff_initial_ms: int = Field(default=500, ge=1)
+    backoff_max_ms: int = Field(default=30_000, ge=1)
+
+
 class HttpSettings(_Section):
     """The service's own HTTP endpoint: /metrics, /healthz, /readyz (and later the webhook)."""
 
@@ -218,12 +265,14 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     dev: DevStackSettings = DevStackSettings()
     run: RunSettings = RunSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    applier: ApplierSettings = ApplierSettings()
 
     def secrets(self) -> list[str]:
         """Every secret value configured, for the log redaction processor."""
         found: list[str] = []
         for value in (self.source.dsn, self.destination.dsn, self.destination.service_key,
-                      self.kafka.sasl_password):
+                      self.kafka.sasl_password, self.webhook.jwt_secret):
             if value is not None:
                 found.append(value.get_secret_value())
         return [s for s in found if s]

@@ -19,6 +19,7 @@ class Metrics:
         self._info.info({"version": __version__})
         self._up = Gauge("streamer_component_up", "1 while a component runs healthy, else 0",
                          ["component"], registry=r)
+        self._init_reverse(r)
 
         self._captured = Counter("streamer_capture_changes_total", "Source changes produced to Kafka, by op",
                                  ["op"], registry=r)
@@ -69,3 +70,47 @@ class Metrics:
 
     def capture_leader(self, leader: bool) -> None:
         self._leader.set(1 if leader else 0)
+
+    # The reverse path: webhook bridge and applier (issue 6).
+    def _init_reverse(self, r: CollectorRegistry) -> None:
+        self._webhook_requests = Counter("streamer_webhook_requests", "Webhook requests answered, by HTTP status",
+                                         ["status"], registry=r)
+        self._webhook_rejected = Counter("streamer_webhook_rejected", "Webhook requests refused, by reason",
+                                         ["reason"], registry=r)
+        self._webhook_echoes = Counter("streamer_webhook_echoes_dropped",
+                                       "Leads the webhook dropped as TabuladorMax's own echo", registry=r)
+        self._webhook_published = Counter("streamer_webhook_leads_published",
+                                          "Leads the webhook published with Kafka's acknowledgement", registry=r)
+        self._webhook_publish_seconds = Histogram(
+            "streamer_webhook_publish_seconds", "Time from publish to Kafka's acknowledgement (acks=all)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
+        self._applier_applied = Counter("streamer_applier_leads_applied",
+                                        "Leads the applier wrote into TabuladorMax", registry=r)
+        self._applier_stale = Counter("streamer_applier_leads_stale",
+                                      "Leads the applier skipped: not newer than the stored row, or duplicates",
+                                      registry=r)
+        self._applier_rejected = Counter("streamer_applier_leads_rejected",
+                                         "Events the applier could not apply, by reason", ["reason"], registry=r)
+        self._applier_batches = Histogram("streamer_applier_batch_seconds",
+                                          "Applier transactions (one per batch), by duration", registry=r)
+
+    def webhook_request(self, status: int) -> None:
+        self._webhook_requests.labels(str(status)).inc()
+
+    def webhook_rejected(self, reason: str) -> None:
+        self._webhook_rejected.labels(reason).inc()
+
+    def webhook_echoes_dropped(self, n: int) -> None:
+        self._webhook_echoes.inc(n)
+
+    def webhook_published(self, n: int, seconds: float) -> None:
+        self._webhook_published.inc(n)
+        self._webhook_publish_seconds.observe(seconds)
+
+    def applier_batch(self, applied: int, stale: int, seconds: float) -> None:
+        self._applier_applied.inc(applied)
+        self._applier_stale.inc(stale)
+        self._applier_batches.observe(seconds)
+
+    def applier_rejected(self, reason: str, n: int = 1) -> None:
+        self._applier_rejected.labels(reason).inc(n)

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from streamer.config import Settings
 from streamer.logging import get_logger
@@ -37,8 +37,10 @@ class Component(Protocol):
 ComponentFactory = Callable[[Settings, Metrics], Component]
 
 
-def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[[], bool]) -> Starlette:
-    """The service's own endpoints (the webhook bridge adds its routes here later)."""
+def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[[], bool],
+             extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The service's own endpoints, plus `extra_routes` and the routes of every component that
+    offers some through an `http_routes()` method (the webhook bridge does)."""
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -52,8 +54,9 @@ def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[
         ok = alive() and all(states.values())
         return JSONResponse({"ready": ok, "components": states}, status_code=200 if ok else 503)
 
+    offered = [route for c in components for route in getattr(c, "http_routes", lambda: ())()]
     return Starlette(routes=[Route("/metrics", metrics_endpoint), Route("/healthz", healthz),
-                             Route("/readyz", readyz)])
+                             Route("/readyz", readyz), *extra_routes, *offered])
 
 
 async def serve(settings: Settings, components: Sequence[Component], metrics: Metrics,

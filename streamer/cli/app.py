@@ -25,6 +25,8 @@ app.add_typer(db_app, name="db")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for a PostgREST you run yourself.")
 app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
+reverse_app = typer.Typer(no_args_is_help=True, help="The reverse path: Gestão Scouter -> TabuladorMax.")
+app.add_typer(reverse_app, name="reverse")
 slot_app = typer.Typer(no_args_is_help=True, help="The capture's logical replication slot.")
 app.add_typer(slot_app, name="slot")
 
@@ -199,6 +201,21 @@ def run(config: ConfigOption = None) -> None:
     except StreamerError as exc:
         fail(str(exc), 2)
     raise typer.Exit(asyncio.run(serve(settings, components, metrics)))
+
+
+@reverse_app.command("trigger-sql")
+def reverse_trigger_sql(
+    url: Annotated[str, typer.Option(help="The webhook's public URL (https), ending in /sync-from-gestao-scouter.")],
+    secret_name: Annotated[str, typer.Option(help="The Vault secret holding TabuladorMax's key.")] =
+        "tabuladormax_webhook_key",
+) -> None:
+    """Print the SQL that makes Gestão Scouter post its changed leads to the webhook."""
+    from streamer.webhook.trigger_sql import trigger_sql
+
+    try:
+        typer.echo(trigger_sql(url, secret_name=secret_name), nl=False)
+    except ValueError as exc:
+        fail(str(exc), 2)
 
 
 def main() -> None:

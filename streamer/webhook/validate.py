@@ -1,0 +1,172 @@
+"""The webhook body, from bytes to change events. Pure: no I/O.
+
+The body is the seed's `{"lead": {...}, "source": "gestao_scouter"}` or a batch
+`{"leads": [...], "source": ...}`, optionally with `"type": "INSERT" | "UPDATE"` (what our
+trigger sends, from TG_OP; without it an event is an update, `op="u"`, which the applier
+upserts all the same).
+
+The leads arrive under Gestão Scouter's column names. Each is validated as a TabuladorMax
+`Lead` through the inverse field mapping, so a 422 can name the exact field; the event keeps
+Gestão Scouter's names (the reverse topic records what happened there, as the forward topic
+records TabuladorMax's rows) with the validated, normalised values, and the applier applies the
+inverse mapping when it writes.
+
+    accepted = accept(parse_json(b'{"lead": {"id": 1, "updated_at": "..."}}'), rules)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.event import ChangeEvent, SourceInfo, now_ms
+from schemas.lead import SYNC_SOURCE_REMOTE, Lead
+from streamer.sink.mapping import IDENTITY, FieldMapping
+from streamer.webhook.errors import WebhookError
+
+MAX_REPORTED_ERRORS = 50
+TYPE_TO_OP: dict[str, Literal["c", "u"]] = {"INSERT": "c", "UPDATE": "u"}
+Loc = tuple[int | str, ...]
+# The integer columns' SQL types (schemas/sql/source/010_leads.sql): bigint id, integer others.
+INT_COLUMNS = {"id": ("bigint", 1, 2**63 - 1), "age": ("integer", 0, 2**31 - 1),
+               "altura_cm": ("integer", 0, 2**31 - 1), "tentativas_contato": ("integer", 0, 2**31 - 1)}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class InvalidBody(WebhookError):
+    """A body the bridge refuses: `status` (400, 422) and the JSON `body` to answer with."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status, self.body = status, body
+        super().__init__(f"{status}: {body.get('error')}")
+
+
+class Envelope(BaseModel):
+    """The body around the leads; exactly one of `lead` and `leads`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lead: dict[str, Any] | None = None
+    leads: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    source: str | None = None
+    type: Literal["INSERT", "UPDATE"] | None = None
+
+    def raw_leads(self) -> list[tuple[Loc, dict[str, Any]]]:
+        if self.lead is not None:
+            return [(("lead",), self.lead)]
+        return [(("leads", i), lead) for i, lead in enumerate(self.leads or ())]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the bridge accepts (from settings.webhook and the field mapping)."""
+
+    mapping: FieldMapping = IDENTITY
+    echo_sources: frozenset[str] = frozenset({"tabuladormax"})
+    max_leads: int = 1000
+    table: str = "leads"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The events to publish and how many leads were dropped as our own echo."""
+
+    events: list[ChangeEvent] = field(default_factory=list)
+    echoes: int = 0
+
+
+def parse_json(raw: bytes) -> Any:
+    """The body as JSON, or InvalidBody(400); the parser's message is not echoed."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidBody(400, {"error": "invalid JSON"}) from None
+
+
+def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Accepted:
+    """Validate a parsed body; return the events to publish or raise InvalidBody(422)."""
+    try:
+        envelope = Envelope.model_validate(document)
+    except ValidationError as exc:
+        raise _unprocessable(field_errors(exc)) from None
+    raw = envelope.raw_leads()
+    if (envelope.lead is not None and envelope.leads is not None) or not raw:
+        raise _unprocessable([{"loc": [], "msg": "expected exactly one of 'lead' and 'leads'", "type": "envelope"}])
+    if len(raw) > rules.max_leads:
+        raise _unprocessable([{"loc": ["leads"], "msg": f"at most {rules.max_leads} leads per request",
+                               "type": "too_long"}])
+    if envelope.source in rules.echo_sources:
+        return Accepted(echoes=len(raw))
+    inverse = rules.mapping.inverse()
+    leads: list[Lead] = []
+    errors: list[dict[str, Any]] = []
+    echoes = 0
+    for loc, lead in raw:
+        row = inverse.apply(lead)
+        tag = row.get("sync_source")
+        if isinstance(tag, str) and tag in rules.echo_sources:
+            echoes += 1
+            continue
+        try:
+            leads.append(_check_columns(Lead.model_validate(row), loc))
+        except ValidationError as exc:
+            errors.extend(field_errors(exc, loc, rules.mapping))
+        except InvalidBody as exc:
+            errors.extend(exc.body["details"])
+    if errors:
+        raise _unprocessable(errors)
+    op = TYPE_TO_OP[envelope.type or "UPDATE"]
+    return Accepted([to_event(lead, op, rules, received_ms) for lead in leads], echoes)
+
+
+def _check_columns(lead: Lead, loc: Loc) -> Lead:
+    """What the model leaves to the table: integer ranges, and an `updated_at` to order by."""
+    errors = [{"loc": [*loc, name], "msg": f"Input should fit a PostgreSQL {kind}", "type": "int_range"}
+              for name, (kind, low, high) in INT_COLUMNS.items()
+              if (value := getattr(lead, name)) is not None and not low <= value <= high]
+    # Last writer wins by updated_at (DESIGN.md): a version without one cannot be ordered.
+    if lead.updated_at is None:
+        errors.append({"loc": [*loc, "updated_at"], "msg": "Field required (versions are ordered by it)",
+                       "type": "missing"})
+    if errors:
+        raise _unprocessable(errors)
+    return lead
+
+
+def to_event(lead: Lead, op: Literal["c", "u"], rules: Rules, received_ms: int | None = None) -> ChangeEvent:
+    """The change event for one accepted lead: Gestão Scouter's column names, JSON values."""
+    after = rules.mapping.apply(lead.model_dump(mode="json", exclude_unset=True))
+    ts = epoch_ms(lead.updated_at) if lead.updated_at else (received_ms or now_ms())
+    return ChangeEvent(op=op, after=after, source=SourceInfo(
+        connector="webhook", db=SYNC_SOURCE_REMOTE, schema_="public", table=rules.table, ts_ms=ts,
+        sync_source=SYNC_SOURCE_REMOTE))
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Unix milliseconds; a naive time counts as UTC (and no year is out of range)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - EPOCH) // timedelta(milliseconds=1)
+
+
+def field_errors(exc: ValidationError, prefix: Loc = (), mapping: FieldMapping = IDENTITY) -> list[dict[str, Any]]:
+    """pydantic's errors as `{loc, msg, type}`: no input values echoed, field names as sent."""
+    out = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = list(error["loc"])
+        if prefix and loc and isinstance(loc[0], str):
+            loc[0] = mapping.destination_name(loc[0]) or loc[0]
+        out.append({"loc": [*prefix, *loc], "msg": error["msg"], "type": error["type"]})
+    return out
+
+
+def _unprocessable(errors: Sequence[dict[str, Any]]) -> InvalidBody:
+    shown = list(errors[:MAX_REPORTED_ERRORS])
+    body: dict[str, Any] = {"error": "invalid lead", "details": shown}
+    if len(errors) > len(shown):
+        body["truncated"] = len(errors) - len(shown)
+    return InvalidBody(422, body)

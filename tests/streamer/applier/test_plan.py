@@ -1,0 +1,78 @@
+"""The applier's pure steps: events to rows, folding a batch's versions, the SQL text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.event import ChangeEvent, SourceInfo
+from schemas.lead import LEAD_COLUMNS
+from streamer.applier.plan import Poison, merge_versions, plan_batch, to_row, upsert_sql
+from streamer.sink.mapping import IDENTITY, FieldMapping
+
+T1, T2, T3 = "2025-03-01T12:00:00Z", "2025-03-01T12:00:01Z", "2025-03-01T12:00:02Z"
+
+
+def value(after: dict[str, Any] | None = None, *, op: str = "u", sync_source: str = "gestao_scouter",
+          before: dict[str, Any] | None = None) -> bytes:
+    source = SourceInfo(connector="webhook", db="gestao_scouter", schema_="public", table="leads", ts_ms=1,
+                        sync_source=sync_source)
+    return ChangeEvent(op=op, after=after, before=before, source=source).to_bytes()  # type: ignore[arg-type]
+
+
+def test_an_event_becomes_a_typed_row_of_only_the_columns_it_carries() -> None:
+    """Values are normalised by the Lead model; columns the event lacks are not invented."""
+    assert to_row(value({"id": 5, "age": "30", "updated_at": T1}), IDENTITY) == {
+        "id": 5, "age": 30, "updated_at": T1}
+
+
+def test_the_inverse_mapping_brings_back_tabuladormax_names() -> None:
+    """With celular→phone on the sink, the applier writes `phone` back as `celular`."""
+    inverse = FieldMapping(fieldMappings={"celular": "phone"}).inverse()
+    assert to_row(value({"id": 5, "phone": "9", "updated_at": T1}), inverse)["celular"] == "9"
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (None, "tombstone"), (b"{not json", "undecodable"), (b'{"op": "u"}', "undecodable"),
+    (value(None, op="d", before={"id": 1}), "delete_unsupported"),
+    (value({"id": 1, "updated_at": T1}, sync_source="tabuladormax"), "echo"),
+    (value({"id": 1, "age": "old"}), "invalid_lead"),
+])
+def test_unusable_events_are_poison_with_a_reason(raw: bytes | None, reason: str) -> None:
+    """Tombstones, garbage, deletes, echoes and invalid leads are never written."""
+    with pytest.raises(Poison) as caught:
+        to_row(raw, IDENTITY)
+    assert caught.value.reason == reason
+
+
+def test_versions_of_one_lead_fold_into_the_newest_with_older_columns_kept() -> None:
+    """Newest updated_at wins per id; a column only the older version had survives; order kept."""
+    rows = [{"id": 1, "name": "a", "cidade": "SP", "updated_at": T2}, {"id": 2, "updated_at": T1},
+            {"id": 1, "name": "b", "updated_at": T3}, {"id": 1, "name": "stale", "updated_at": T1},
+            {"id": 2, "updated_at": T1}]
+    merged, folded = merge_versions(rows)
+    assert merged == [{"id": 1, "name": "b", "cidade": "SP", "updated_at": T3}, {"id": 2, "updated_at": T1}]
+    assert folded == 3
+
+
+def test_naive_and_aware_versions_compare_without_error() -> None:
+    """A naive updated_at is ordered as UTC next to an aware one."""
+    merged, _ = merge_versions([{"id": 1, "updated_at": "2025-03-01T12:00:00"}, {"id": 1, "updated_at": T2}])
+    assert merged[0]["updated_at"] == T2
+
+
+def test_a_batch_plan_keeps_positions_of_what_it_skips() -> None:
+    """Skipped positions carry their reason; good rows are planned."""
+    plan = plan_batch([value({"id": 1, "updated_at": T1}), b"junk", value({"id": 1, "updated_at": T2})], IDENTITY)
+    assert [r["updated_at"] for r in plan.rows] == [T2] and plan.superseded == 1
+    assert [(i, p.reason) for i, p in plan.skipped] == [(1, "undecodable")]
+
+
+def test_the_upsert_guards_on_updated_at_and_merges_over_the_stored_row() -> None:
+    """The SQL: one JSON array, laid over the stored row, updating only when newer."""
+    sql = upsert_sql()
+    assert "jsonb_array_elements($1::jsonb)" in sql and "jsonb_populate_record(cur, i.doc)" in sql
+    assert "WHERE t.updated_at IS NULL OR EXCLUDED.updated_at > t.updated_at" in sql
+    assert "ON CONFLICT (id) DO UPDATE SET" in sql and '"id" = EXCLUDED."id"' not in sql
+    assert all(f'"{c}"' in sql for c in LEAD_COLUMNS) and sql.endswith("RETURNING t.id")

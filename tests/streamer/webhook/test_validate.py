@@ -1,0 +1,110 @@
+"""The body, from JSON to change events: envelope, leads, echoes, field errors, mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from streamer.sink.mapping import FieldMapping
+from streamer.webhook.validate import Accepted, InvalidBody, Rules, accept, epoch_ms, parse_json
+from tests.streamer.webhook.fakes import lead
+
+RULES = Rules()
+
+
+def refused(document: Any, rules: Rules = RULES) -> InvalidBody:
+    with pytest.raises(InvalidBody) as caught:
+        accept(document, rules)
+    return caught.value
+
+
+def test_one_lead_becomes_one_update_event_in_the_capture_envelope() -> None:
+    """The seed's body gives an `op=u` webhook event keyed by the lead, tagged gestao_scouter."""
+    accepted = accept({"lead": lead(7, age="31"), "source": "gestao_scouter"}, RULES)
+    (event,) = accepted.events
+    assert event.op == "u" and event.key_bytes() == b"7" and accepted.echoes == 0
+    assert event.after == {"id": 7, "name": "Ana", "age": 31, "updated_at": "2025-03-01T12:00:00Z",
+                           "sync_source": "gestao_scouter"}
+    assert (event.source.connector, event.source.db, event.source.sync_source) == (
+        "webhook", "gestao_scouter", "gestao_scouter")
+    assert event.source.ts_ms == epoch_ms(datetime(2025, 3, 1, 12, tzinfo=UTC))
+
+
+def test_insert_type_gives_a_create_event_and_a_batch_keeps_its_order() -> None:
+    """`type: INSERT` (the trigger's TG_OP) gives `op=c`; a batch yields one event per lead in order."""
+    accepted = accept({"leads": [lead(3), lead(1), lead(2)], "source": "gestao_scouter", "type": "INSERT"}, RULES)
+    assert [(e.op, e.after["id"]) for e in accepted.events if e.after] == [("c", 3), ("c", 1), ("c", 2)]
+
+
+def test_a_lead_written_by_tabuladormax_is_an_echo_and_dropped() -> None:
+    """Leads whose sync_source is 'tabuladormax' are counted as echoes; the others go on."""
+    accepted = accept({"leads": [lead(1, sync_source="tabuladormax"), lead(2)]}, RULES)
+    assert accepted.echoes == 1 and [e.key() for e in accepted.events] == [2]
+
+
+def test_a_body_whose_source_is_tabuladormax_is_all_echo() -> None:
+    """An envelope `source: tabuladormax` drops every lead, even ones that would not validate."""
+    assert accept({"leads": [lead(1), {"junk": True}], "source": "tabuladormax"}, RULES) == Accepted(echoes=2)
+
+
+def test_wrong_types_give_pydantic_locations_and_messages_without_the_values() -> None:
+    """A 422 names each bad field (loc/msg/type) and never echoes what was sent."""
+    error = refused({"lead": lead(5, age="sixty-two-SECRETVALUE", estado="Paraná-SECRETVALUE")})
+    assert error.status == 422
+    locs = {tuple(d["loc"]) for d in error.body["details"]}
+    assert locs == {("lead", "age"), ("lead", "estado")}
+    assert b"SECRETVALUE" not in orjson.dumps(error.body)
+    assert all(set(d) == {"loc", "msg", "type"} for d in error.body["details"])
+
+
+def test_a_lead_without_id_or_updated_at_is_refused() -> None:
+    """`id` (the key) and `updated_at` (the version) are both required."""
+    error = refused({"leads": [{"name": "x", "updated_at": "2025-01-01T00:00:00Z"}, {"id": 9}]})
+    assert {tuple(d["loc"]) for d in error.body["details"]} == {("leads", 0, "id"), ("leads", 1, "updated_at")}
+
+
+def test_unknown_columns_and_out_of_range_integers_are_refused() -> None:
+    """Columns TabuladorMax lacks, and integers its column types cannot hold, are field errors."""
+    error = refused({"lead": lead(2**63, colour="red", tentativas_contato=2**31)})
+    assert {tuple(d["loc"]) for d in error.body["details"]} == {("lead", "colour")}
+    error = refused({"lead": lead(2**63, tentativas_contato=2**31)})
+    assert {tuple(d["loc"]) for d in error.body["details"]} == {("lead", "id"), ("lead", "tentativas_contato")}
+
+
+@pytest.mark.parametrize("document", [
+    {}, {"lead": lead(), "leads": [lead()]}, {"leads": []}, {"lead": [1]}, [lead()], "lead", None,
+    {"lead": lead(), "extra": 1}, {"lead": lead(), "type": "DELETE"},
+])
+def test_a_malformed_envelope_is_refused(document: Any) -> None:
+    """Exactly one of lead/leads, objects only, known keys, INSERT or UPDATE."""
+    assert refused(document).status == 422
+
+
+def test_more_leads_than_allowed_are_refused() -> None:
+    """`max_leads` bounds a batch."""
+    assert refused({"leads": [lead(i) for i in range(1, 5)]}, Rules(max_leads=3)).status == 422
+
+
+def test_invalid_json_is_a_400_without_the_parser_message() -> None:
+    """Bytes that are not JSON give 400 and a fixed message."""
+    with pytest.raises(InvalidBody) as caught:
+        parse_json(b'{"lead": SECRET')
+    assert caught.value.status == 400 and caught.value.body == {"error": "invalid JSON"}
+
+
+def test_the_field_mapping_is_applied_inversely_for_validation_and_errors_use_sent_names() -> None:
+    """With celular→phone, `phone` validates as celular, stays `phone` in the event, and errors say `phone`."""
+    rules = Rules(mapping=FieldMapping(fieldMappings={"celular": "phone", "age": "idade"}))
+    (event,) = accept({"lead": lead(1, phone="+55 11 9")}, rules).events
+    assert event.after is not None and event.after["phone"] == "+55 11 9" and "celular" not in event.after
+    error = refused({"lead": lead(1, idade="old")}, rules)
+    assert [d["loc"] for d in error.body["details"]] == [["lead", "idade"]]
+
+
+def test_naive_and_extreme_timestamps_convert_without_error() -> None:
+    """Unix milliseconds of any valid datetime, naive counted as UTC."""
+    assert epoch_ms(datetime(1970, 1, 1, 0, 0, 1)) == 1000
+    assert epoch_ms(datetime.min) < 0 and epoch_ms(datetime.max.replace(tzinfo=UTC)) > 0
