@@ -20,6 +20,7 @@ class Metrics:
         self._up = Gauge("streamer_component_up", "1 while a component runs healthy, else 0",
                          ["component"], registry=r)
         self._init_reverse(r)
+        self._init_sink(r)
 
         self._captured = Counter("streamer_capture_changes_total", "Source changes produced to Kafka, by op",
                                  ["op"], registry=r)
@@ -114,3 +115,65 @@ class Metrics:
 
     def applier_rejected(self, reason: str, n: int = 1) -> None:
         self._applier_rejected.labels(reason).inc(n)
+
+    # The sink: Kafka to the destination's PostgREST (issue 5).
+    def _init_sink(self, r: CollectorRegistry) -> None:
+        latency = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+        self._sink_landed = Counter("streamer_sink_leads_landed_total", "Leads upserted at the destination",
+                                    registry=r)
+        self._sink_deleted = Counter("streamer_sink_leads_deleted_total", "Leads deleted at the destination",
+                                     registry=r)
+        self._sink_batch = Histogram("streamer_sink_batch_seconds", "Time to land one batch, retries included",
+                                     buckets=latency, registry=r)
+        self._sink_requests = Counter("streamer_sink_requests_total", "Requests sent to the destination, by outcome",
+                                      ["outcome"], registry=r)
+        self._sink_retries = Counter("streamer_sink_retries_total", "Retried requests, by reason", ["reason"],
+                                     registry=r)
+        self._sink_failed = Counter("streamer_sink_leads_failed_total",
+                                    "Leads recorded as failed (error table + dead-letter topic), by HTTP status",
+                                    ["status"], registry=r)
+        self._sink_filtered = Counter("streamer_sink_events_skipped_total",
+                                      "Events not sent: loop filter, superseded in batch, delete_mode=ignore",
+                                      ["reason"], registry=r)
+        self._sink_dlq = Counter("streamer_sink_dead_lettered_total", "Records written to the dead-letter topic",
+                                 registry=r)
+        self._sink_lag = Gauge("streamer_sink_consumer_lag", "Records behind the partition's end", ["partition"],
+                               registry=r)
+        self._sink_in_flight = Gauge("streamer_sink_batches_in_flight", "Batches being landed now", registry=r)
+        self._sink_paused = Gauge("streamer_sink_partitions_paused",
+                                  "Partitions paused (destination down, schema drift)", registry=r)
+        self._sink_e2e = Histogram("streamer_sink_end_to_end_seconds",
+                                   "From the source commit to landing at the destination", buckets=latency,
+                                   registry=r)
+
+    def sink_batch_landed(self, upserts: int, deletes: int, seconds: float, source_ts_ms: list[int],
+                          now_ms: int) -> None:
+        self._sink_landed.inc(upserts)
+        self._sink_deleted.inc(deletes)
+        self._sink_batch.observe(seconds)
+        for ts in source_ts_ms:
+            self._sink_e2e.observe(max(0.0, (now_ms - ts) / 1000))
+
+    def sink_request(self, outcome: str) -> None:
+        self._sink_requests.labels(outcome).inc()
+
+    def sink_retry(self, reason: str) -> None:
+        self._sink_retries.labels(reason).inc()
+
+    def sink_failed(self, status: str, n: int = 1) -> None:
+        self._sink_failed.labels(status).inc(n)
+
+    def sink_skipped(self, reason: str, n: int = 1) -> None:
+        self._sink_filtered.labels(reason).inc(n)
+
+    def sink_dead_lettered(self, n: int) -> None:
+        self._sink_dlq.inc(n)
+
+    def sink_lag(self, partition: int, lag: int) -> None:
+        self._sink_lag.labels(str(partition)).set(lag)
+
+    def sink_in_flight(self, n: int) -> None:
+        self._sink_in_flight.set(n)
+
+    def sink_paused(self, n: int) -> None:
+        self._sink_paused.set(n)
