@@ -1,0 +1,1 @@
+"""History: export jobs by date range, topic replays, and error retries (issue 7)."""

@@ -1,0 +1,41 @@
+"""What the sink reports about leads that carried an export job's id: landed or failed.
+
+Idempotent by (job, lead): a batch delivered twice, or a failed lead landed later by a retry,
+leaves the counters equal to the number of distinct leads in each state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+UPSERT_OUTCOMES = """
+INSERT INTO public.gestao_scouter_export_job_leads AS l (job_id, lead_id, outcome)
+SELECT $1::uuid, lead_id, outcome FROM unnest($2::bigint[], $3::text[]) AS t (lead_id, outcome)
+ON CONFLICT (job_id, lead_id) DO UPDATE SET outcome = EXCLUDED.outcome, updated_at = now()
+  WHERE l.outcome <> EXCLUDED.outcome AND EXCLUDED.outcome = 'landed'
+"""
+# A separate statement: a data-modifying CTE's rows are not visible to its own statement.
+REFRESH_COUNTERS = """
+UPDATE public.gestao_scouter_export_jobs j
+   SET exported_leads = c.landed, error_leads = c.failed, updated_at = now()
+  FROM (SELECT count(*) FILTER (WHERE outcome = 'landed') AS landed,
+               count(*) FILTER (WHERE outcome = 'failed') AS failed
+          FROM public.gestao_scouter_export_job_leads WHERE job_id = $1::uuid) c
+ WHERE j.id = $1::uuid
+"""
+
+
+async def record_outcomes(conn: asyncpg.Connection, job_id: str, *, landed: Sequence[int] = (),
+                          failed: Sequence[int] = ()) -> None:
+    """Record leads of `job_id` as landed or failed and refresh the job's counters.
+
+    A lead once landed stays landed; a failed one becomes landed when a retry lands it."""
+    ids = [*landed, *failed]
+    if not ids:
+        return
+    outcomes = ["landed"] * len(landed) + ["failed"] * len(failed)
+    async with conn.transaction():
+        await conn.execute(UPSERT_OUTCOMES, job_id, ids, outcomes)
+        await conn.execute(REFRESH_COUNTERS, job_id)
