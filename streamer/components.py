@@ -26,8 +26,33 @@ def _applier(settings: Settings, metrics: Metrics) -> Component:
     return ReverseApplier(settings, metrics)
 
 
+def _sink(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.sink.component import SinkComponent
+
+    return SinkComponent(settings, metrics)
+
+
+FACTORIES["sink"] = _sink
+
+
+def _exporter(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.history.component import ExporterComponent
+
+    return ExporterComponent(settings, metrics)
+
+
 FACTORIES["webhook"] = _webhook
 FACTORIES["applier"] = _applier
+FACTORIES["exporter"] = _exporter
+
+
+def _monitor(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.monitor.component import MonitorComponent
+
+    return MonitorComponent(settings, metrics)
+
+
+FACTORIES["monitor"] = _monitor
 
 
 def build_components(settings: Settings, metrics: Metrics) -> list[Component]:

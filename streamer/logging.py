@@ -79,7 +79,8 @@ def configure_logging(
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared[:-1], processors=[redactor, renderer]
+            foreign_pre_chain=shared[:-1],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redactor, renderer]
         )
     )
     root = logging.getLogger()

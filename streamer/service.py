@@ -46,8 +46,12 @@ def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:
-        ok = alive()
-        return JSONResponse({"status": "ok" if ok else "failing"}, status_code=200 if ok else 503)
+        # A component may say it is alive but unhealthy (the sink, when the destination refuses
+        # its key): `healthy()` is optional.
+        unhealthy = [c.name for c in components if not getattr(c, "healthy", lambda: True)()]
+        ok = alive() and not unhealthy
+        body = {"status": "ok" if ok else "failing", **({"unhealthy": unhealthy} if unhealthy else {})}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     async def readyz(_: Request) -> Response:
         states = {c.name: c.ready() for c in components}

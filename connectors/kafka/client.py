@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata, TopicPartition
@@ -81,14 +81,19 @@ class Producer:
 class Consumer:
     """A consumer-group member with auto-commit off: offsets move only through `commit()`."""
 
-    def __init__(self, settings: KafkaSettings, *topics: str, group_id: str, **overrides: Any):
+    def __init__(self, settings: KafkaSettings, *topics: str, group_id: str,
+                 listener: ConsumerRebalanceListener | None = None, **overrides: Any):
         options = common_options(settings) | {
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "isolation_level": "read_committed",
         }
-        self._consumer = AIOKafkaConsumer(*topics, **(options | overrides))
+        if listener is None:
+            self._consumer = AIOKafkaConsumer(*topics, **(options | overrides))
+        else:
+            self._consumer = AIOKafkaConsumer(**(options | overrides))
+            self._consumer.subscribe(list(topics), listener=listener)
 
     @property
     def raw(self) -> AIOKafkaConsumer:

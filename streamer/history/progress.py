@@ -7,8 +7,10 @@ leaves the counters equal to the number of distinct leads in each state.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 UPSERT_OUTCOMES = """
 INSERT INTO public.gestao_scouter_export_job_leads AS l (job_id, lead_id, outcome)
@@ -27,7 +29,10 @@ UPDATE public.gestao_scouter_export_jobs j
 """
 
 
-async def record_outcomes(conn: asyncpg.Connection, job_id: str, *, landed: Sequence[int] = (),
+Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+
+
+async def record_outcomes(conn: Conn, job_id: str, *, landed: Sequence[int] = (),
                           failed: Sequence[int] = ()) -> None:
     """Record leads of `job_id` as landed or failed and refresh the job's counters.
 
