@@ -186,6 +186,36 @@ def check(config: ConfigOption = None) -> None:
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+@app.command("demo")
+def demo(
+    leads: Annotated[int, typer.Option("--leads", "-n", min=1, help="How many sample leads to write.")] = 5000,
+    then_run: Annotated[bool, typer.Option(help="Keep the sync running after the summary.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Write sample leads to the source and watch the capture and the sink land them."""
+    from streamer.demo.run import demo as run_demo
+
+    settings = settings_or_exit(config)
+    setup_logging(settings.model_copy(update={"log": settings.log.model_copy(update={"level": "WARNING"})}))
+    try:
+        summary = asyncio.run(run_demo(settings, leads, err))
+    except StreamerError as exc:
+        fail(str(exc), 2)
+    table = Table("leads written", "landed", "seconds", "leads/s", "p50", "p95", "p99", "failed",
+                  title="end to end: source commit to destination (from the sink's histogram)")
+    table.add_row(str(summary.leads), str(summary.landed), f"{summary.seconds:.1f}", f"{summary.rate:,.0f}",
+                  _ms(summary.p50), _ms(summary.p95), _ms(summary.p99), str(summary.failed))
+    out.print(table)
+    if summary.landed < summary.leads:
+        fail(f"only {summary.landed} of {summary.leads} leads landed")
+    if then_run:
+        run(config)
+
+
 @app.command("run")
 def run(config: ConfigOption = None) -> None:
     """Run the configured components in one process until SIGTERM."""
@@ -223,3 +253,148 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# --- validation and troubleshooting (issue 8) -------------------------------------------------
+from typing import TYPE_CHECKING  # noqa: E402 - kept with the section it serves (append-only edit)
+
+validate_app = typer.Typer(no_args_is_help=True, help="Check the destination's schema and the connection to it.")
+app.add_typer(validate_app, name="validate")
+schema_app = typer.Typer(no_args_is_help=True, help="The destination's PostgREST schema cache.")
+app.add_typer(schema_app, name="schema")
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from streamer.sink.mapping import FieldMapping
+    from streamer.validation.report import Check
+_STATUS_STYLE = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
+                 "skip": "[dim]skip[/dim]"}
+
+
+def _mapping_or_exit(settings: Settings) -> FieldMapping:
+    from streamer.validation.schema_check import mapping_from
+
+    try:
+        return mapping_from(settings.sink)
+    except (OSError, ValueError) as exc:
+        fail(f"field mapping {settings.sink.mapping_file}: {exc}", 2)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the checks as a JSON array instead of a table.")]
+
+
+def _print_checks(checks: Sequence[Check], as_json: bool = False) -> None:
+    from dataclasses import asdict
+
+    from rich.markup import escape
+
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([asdict(c) for c in checks], ensure_ascii=False, indent=2))
+        return
+
+    table = Table("check", "status", "detail", "fix", show_lines=True)
+    for c in checks:
+        table.add_row(escape(c.name), _STATUS_STYLE[c.status], escape(c.detail), escape(c.fix))
+    out.print(table)
+
+
+@validate_app.command("schema")
+def validate_schema_cmd(
+    config: ConfigOption = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Compare now, ignoring a cached result.")] = False,
+) -> None:
+    """Compare the source table, through the field mapping, with the destination; print the fix SQL.
+
+    Exit 0 when no error (warnings are printed but pass), 1 otherwise."""
+    from rich.markup import escape
+
+    from streamer.validation.schema_check import validate_schema
+
+    settings = settings_or_exit(config)
+    try:
+        outcome = asyncio.run(validate_schema(settings, _mapping_or_exit(settings), use_cache=not no_cache))
+    except Exception as exc:  # connector and validation errors carry their own fix
+        fail(str(exc))
+    report = outcome.report
+    if report.findings:
+        table = Table("severity", "column", "source", "destination", "problem")
+        for f in report.findings:
+            style = "[red]error[/red]" if f.severity == "error" else "[yellow]warning[/yellow]"
+            table.add_row(style, escape(f.column), escape(f.source_type or ""), escape(f.destination_type or ""),
+                          escape(f.message))
+        out.print(table)
+    cached = " (cached result; --no-cache to compare again)" if outcome.cached else ""
+    out.print(f"{report.schema_name}.{report.table}: {len(report.errors)} error(s), {len(report.warnings)} "
+              f"warning(s){cached}", highlight=False, markup=False)
+    if report.fix_sql:
+        out.print("\nSQL to run in Gestão Scouter's SQL editor:\n", highlight=False, markup=False)
+        typer.echo(report.fix_sql)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@validate_app.command("config")
+def validate_config_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """URL, DNS, key role, reachability, OpenAPI, table, write permission (nothing written), RLS."""
+    from streamer.validation.config_check import validate_config
+    from streamer.validation.report import overall
+
+    settings = settings_or_exit(config)
+    checks = asyncio.run(validate_config(settings, _mapping_or_exit(settings)))
+    _print_checks(checks, as_json)
+    raise typer.Exit(overall(checks))
+
+
+@schema_app.command("reload-cache")
+def schema_reload_cache(config: ConfigOption = None) -> None:
+    """Make the destination's PostgREST reload its schema cache; wait until it shows our columns."""
+    from streamer.validation.reload import reload_schema_cache
+    from streamer.validation.report import CheckFailed
+    from streamer.validation.schema_check import result_cache
+
+    settings = settings_or_exit(config)
+    last = [0.0]
+
+    def progress(seconds: float, missing: list[str]) -> None:
+        if seconds - last[0] >= 5:
+            last[0] = seconds
+            err.print(f"waiting for the schema cache: {seconds:.0f}s, not yet shown: {', '.join(missing[:5])}",
+                      highlight=False, markup=False)
+
+    try:
+        outcome = asyncio.run(reload_schema_cache(settings, _mapping_or_exit(settings), progress=progress))
+    except CheckFailed as exc:
+        fail(f"{exc.detail}. Fix: {exc.fix}" if exc.fix else exc.detail)
+    except Exception as exc:  # connector errors name what failed
+        fail(str(exc))
+    result_cache(settings).clear()
+    out.print(outcome.how, highlight=False, markup=False)
+    if outcome.not_in_database:
+        err.print(f"not in the destination database at all (waiting cannot help): "
+                  f"{', '.join(outcome.not_in_database)}; run `streamer validate schema` and apply its SQL",
+                  highlight=False, markup=False)
+    if not outcome.wait.ok:
+        fail(f"after {outcome.wait.seconds:.0f}s the API still does not show: {', '.join(outcome.wait.missing)}")
+    out.print(f"schema cache reloaded: every expected column shown after {outcome.wait.seconds:.1f}s",
+              highlight=False, markup=False)
+    raise typer.Exit(1 if outcome.not_in_database else 0)
+
+
+@app.command("doctor")
+def doctor_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Run every check (config, schema, slot, Kafka lag, stuck jobs, errors, loop guards); exit 0/1."""
+    from streamer.validation.doctor import doctor
+    from streamer.validation.report import overall
+
+    settings = settings_or_exit(config)
+    checks = asyncio.run(doctor(settings, _mapping_or_exit(settings)))
+    _print_checks(checks, as_json)
+    raise typer.Exit(overall(checks))
+
+
+# History commands (issue 7): export, jobs, replay, errors. Imported last because they reuse the
+# helpers above (settings_or_exit, fail, out, err).
+from streamer.history.cli import register as _register_history  # noqa: E402
+
+_register_history(app)

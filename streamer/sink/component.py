@@ -145,8 +145,7 @@ class _Loop:
         while not self.stopping.is_set():
             self._reap()
             self._flow_control()
-            fetched = await self.consumer.getmany(timeout_ms=max(10, min(int(self.linger * 1000), 100)),
-                                                  max_records=self.batch_size * 8)
+            fetched = await self.consumer.getmany(timeout_ms=self._fetch_wait_ms(), max_records=self.batch_size * 8)
             for tp, records in fetched.items():
                 self._buffer(tp, records)
             self._dispatch()
@@ -154,6 +153,13 @@ class _Loop:
             if self.sink.stop_at is not None and await self._burst_done():
                 break
         await self._drain()
+
+    def _fetch_wait_ms(self) -> int:
+        """How long a fetch may wait: briefly while buffered work waits on a batch in flight, so a
+        partition's next batch leaves as soon as its previous one landed."""
+        if any(self.buffers.get(tp) for tp in self.in_flight):
+            return 5
+        return max(10, min(int(self.linger * 1000), 100))
 
     def _buffer(self, tp: TopicPartition, records: list[Any]) -> None:
         stop = self.sink.stop_at.get(tp) if self.sink.stop_at is not None else None
