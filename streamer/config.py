@@ -243,8 +243,87 @@ class DevStackSettings(_Section):
 
 
 class RunSettings(_Section):
-    components: tuple[Literal["capture", "sink", "webhook", "applier"], ...] = ()
+    components: tuple[Literal["capture", "sink", "webhook", "applier", "exporter", "monitor"], ...] = ()
     shutdown_grace_seconds: float = Field(default=30.0, gt=0)
+
+
+class ValidationSettings(_Section):
+    """`streamer validate`, `schema reload-cache` and `doctor`: cache, waits and alert thresholds."""
+
+    # None: $XDG_CACHE_HOME/streamer, else ~/.cache/streamer.
+    cache_dir: Path | None = None
+    cache_seconds: float = Field(default=300.0, ge=0)  # the seed cached a valid schema for 5 minutes
+    reload_timeout_seconds: float = Field(default=90.0, gt=0)  # the seed said 30-60 s
+    reload_poll_seconds: float = Field(default=1.0, gt=0)
+    max_retained_wal_bytes: int = Field(default=1024**3, ge=0)
+    max_consumer_lag: int = Field(default=10_000, ge=0)
+    stuck_job_seconds: float = Field(default=3600.0, gt=0)
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers) and no LOGNAME/USER
+        return "unknown"
+
+
+class HistorySettings(_Section):
+    """Export jobs, replays and error retries (issue 7); the `exporter` component runs them."""
+
+    # Who the audit log names for CLI actions (a token subject, a person's name); the OS user by default.
+    operator: str = Field(default_factory=_os_user, min_length=1)
+    stuck_after_seconds: float = Field(default=3600.0, gt=0)
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    max_concurrent_jobs: int = Field(default=2, ge=1, le=32)
+    # Dates of an export range are days in this zone (TabuladorMax's call centre: America/Sao_Paulo).
+    timezone: str = "UTC"
+    # A cron expression (croniter syntax, e.g. "0 3 * * *"): create an export job at each fire time.
+    schedule: str | None = None
+    schedule_window_days: int = Field(default=1, ge=1)
+    schedule_date_field: Literal["criado", "updated_at"] = "updated_at"
+    # A fire time missed by up to this much (the service was down) still creates its job.
+    schedule_misfire_seconds: float = Field(default=3600.0, gt=0)
+    replay_group_prefix: str = "lead-sync-replay"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Sao_Paulo)") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from croniter import croniter  # type: ignore[import-untyped]
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r} (e.g. '0 3 * * *': every day at 03:00)")
+        return value
+
+
+class MonitorSettings(_Section):
+    """The sync monitor page (`/monitor`, component "monitor"): who may pause, resume and reset jobs.
+
+    Without `admin_token` the page is read-only; with it, its buttons send it as a Bearer token."""
+
+    admin_token: SecretStr | None = None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("expected at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return value
 
 
 class Settings(BaseSettings):
@@ -267,12 +346,16 @@ class Settings(BaseSettings):
     run: RunSettings = RunSettings()
     webhook: WebhookSettings = WebhookSettings()
     applier: ApplierSettings = ApplierSettings()
+    history: HistorySettings = HistorySettings()
+    validation: ValidationSettings = ValidationSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     def secrets(self) -> list[str]:
         """Every secret value configured, for the log redaction processor."""
         found: list[str] = []
         for value in (self.source.dsn, self.destination.dsn, self.destination.service_key,
-                      self.kafka.sasl_password, self.webhook.jwt_secret):
+                      self.kafka.sasl_password, self.webhook.jwt_secret,
+                      self.monitor.admin_token):
             if value is not None:
                 found.append(value.get_secret_value())
         return [s for s in found if s]

@@ -1,0 +1,142 @@
+"""`streamer schema reload-cache`: make the destination's PostgREST reload its schema cache, then
+wait until its OpenAPI document shows the columns the sync writes (the seed waited 30-60 s).
+
+Two ways to ask (postgrest.md §4):
+- with `destination.dsn`: `NOTIFY pgrst, 'reload schema'` on the destination database;
+- without: `POST /rpc/streamer_reload_schema_cache`, a SECURITY DEFINER function that sends the
+  same NOTIFY (`schemas/sql/destination/020_reload_rpc.sql`, EXECUTE for service_role only).
+  The development server has no `/rpc` (it answers PGRST125), so only the DSN way is tested
+  against it; the RPC way is what a Supabase project without a DSN uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connectors.postgres.slot import connect
+from streamer.config import Settings
+from streamer.sink.mapping import FieldMapping
+from streamer.validation.catalog import read_columns
+from streamer.validation.fix_sql import RELOAD_NOTIFY
+from streamer.validation.probe import Probe
+from streamer.validation.report import CheckFailed
+from streamer.validation.schema import written_columns
+from streamer.validation.schema_check import DEST_SCHEMA, read_source
+
+RPC_NAME = "streamer_reload_schema_cache"
+RPC_FIX = ("install the reload function: paste schemas/sql/destination/020_reload_rpc.sql into Gestão Scouter's "
+           "SQL editor (or `streamer db migrate --target destination`), or set STREAMER_DESTINATION__DSN so the "
+           "reload goes through the database")
+
+Progress = Callable[[float, list[str]], None]
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """`missing` is empty on success; `seconds` is how long the wait took."""
+
+    missing: tuple[str, ...]
+    seconds: float
+    polls: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
+def missing_from(openapi: Mapping[str, Any], table: str, expected: Collection[str]) -> list[str]:
+    """The expected columns the document does not show (all of them, if the table is absent)."""
+    definitions = openapi.get("definitions")
+    definition = definitions.get(table) if isinstance(definitions, Mapping) else None
+    properties = definition.get("properties") if isinstance(definition, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return [f"(table {table})", *expected]
+    return [name for name in expected if name not in properties]
+
+
+async def notify_via_dsn(dsn: str) -> str:
+    async with connect(dsn) as conn:
+        await conn.execute(RELOAD_NOTIFY)
+    return "sent NOTIFY pgrst, 'reload schema' on the destination database"
+
+
+async def notify_via_rpc(probe: Probe) -> str:
+    result = await probe.rpc(RPC_NAME)
+    if result.status is not None and 200 <= result.status < 300:
+        return f"called /rpc/{RPC_NAME}"
+    if result.code in ("PGRST202", "PGRST125") or result.status == 404:
+        raise CheckFailed(f"the destination has no /rpc/{RPC_NAME} ({result.code or result.status}: "
+                          f"{result.message})", RPC_FIX)
+    raise CheckFailed(f"/rpc/{RPC_NAME} answered {result.status} {result.code or ''}: "
+                      f"{result.message or result.error}", RPC_FIX)
+
+
+async def wait_for_columns(
+    fetch_openapi: Callable[[], Awaitable[Mapping[str, Any]]], table: str, expected: Collection[str], *,
+    timeout: float, poll: float, progress: Progress | None = None,  # noqa: ASYNC109 - a deadline polled in steps
+    clock: Callable[[], float] = time.monotonic,
+) -> WaitOutcome:
+    """Poll the OpenAPI document until it shows `expected` or `timeout` seconds pass."""
+    started = clock()
+    polls = 0
+    while True:
+        polls += 1
+        try:
+            missing = missing_from(await fetch_openapi(), table, expected)
+        except Exception:  # a 503 PGRST002 while the cache loads: keep polling until the timeout
+            missing = list(expected) or ["(OpenAPI document unreadable)"]
+        elapsed = clock() - started
+        if not missing or elapsed >= timeout:
+            return WaitOutcome(tuple(missing), elapsed, polls)
+        if progress is not None:
+            progress(elapsed, missing)
+        await asyncio.sleep(min(poll, max(0.0, timeout - elapsed)))
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    how: str
+    wait: WaitOutcome
+    not_in_database: tuple[str, ...] = ()
+
+
+async def reload_schema_cache(
+    settings: Settings, mapping: FieldMapping, *, progress: Progress | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ReloadOutcome:
+    """Ask for a reload, then wait for the columns the sync writes that the database has."""
+    dest = settings.destination
+    if dest.service_key is None:
+        raise CheckFailed("no service key", "set STREAMER_DESTINATION__SERVICE_KEY")
+    expected, not_in_db = await _expected_columns(settings, mapping)
+    async with Probe(dest.rest_url, dest.service_key.get_secret_value(), timeout=dest.timeout_seconds,
+                     transport=transport) as probe:
+        how = await (notify_via_dsn(dest.dsn.get_secret_value()) if dest.dsn else notify_via_rpc(probe))
+
+        async def fetch() -> Mapping[str, Any]:
+            result = await probe.openapi()
+            if result.status != 200 or not isinstance(result.json, dict):
+                raise CheckFailed(f"OpenAPI answered {result.status}")
+            return result.json
+
+        wait = await wait_for_columns(fetch, dest.table, expected, timeout=settings.validation.reload_timeout_seconds,
+                                      poll=settings.validation.reload_poll_seconds, progress=progress)
+    return ReloadOutcome(how, wait, tuple(not_in_db))
+
+
+async def _expected_columns(settings: Settings, mapping: FieldMapping) -> tuple[list[str], list[str]]:
+    """The destination columns the sync writes, split into those the database has (to wait for)
+    and those it lacks (waiting cannot help: run the ALTER first). Without a DSN, all are waited for."""
+    source = await read_source(settings)
+    wanted = list(written_columns(source, mapping))
+    if settings.destination.dsn is None:
+        return wanted, []
+    async with connect(settings.destination.dsn.get_secret_value()) as conn:
+        present = {c.name for c in await read_columns(conn, DEST_SCHEMA, settings.destination.table)}
+    return [c for c in wanted if c in present], [c for c in wanted if c not in present]

@@ -1,0 +1,50 @@
+"""One line of a diagnostic report: a status, what was seen, and the fix when it is not ok.
+
+    Check("key", "fail", "the key's role is 'anon'", fix="use the service_role key ...")
+
+`overall(checks)` is the exit code: 1 if any check failed, else 0 (warnings pass).
+`run_check` turns a probe's exception into a failed line, so one broken part never hides others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["ok", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+class CheckFailed(Exception):
+    """Raised inside a probe to end it with a failed line carrying `fix`."""
+
+    def __init__(self, detail: str, fix: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fix = fix
+
+
+def overall(checks: Sequence[Check]) -> int:
+    return 1 if any(c.failed for c in checks) else 0
+
+
+async def run_check(name: str, probe: Awaitable[Check]) -> Check:
+    """Await `probe`; a `CheckFailed` or any other exception becomes a failed `Check`."""
+    try:
+        return await probe
+    except CheckFailed as exc:
+        return Check(name, "fail", exc.detail, exc.fix)
+    except Exception as exc:  # every failure becomes a line of the report
+        return Check(name, "fail", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,226 @@
+"""PostgreSQL column types as values, and which source type fits which destination type.
+
+`SqlType.parse("numeric(12,2)")` splits a `format_type` string into its base name, its type
+modifiers and whether it is an array. `SqlType.modifiers` is None when they are unknown: the
+destination's OpenAPI document gives the base name only (postgrest.md §5), plus `maxLength` for
+`character varying(n)` / `character(n)`, so a destination `numeric` seen through OpenAPI may or
+may not have a precision.
+
+`compatibility(source, destination)` is the one place that decides whether values of the source
+type land in the destination type: None (fine), or a `Verdict` (warning or error, and why).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+# PostgREST v14.8+ writes int32/int64 as the `format` of integer columns (postgrest.md §5); int32
+# covers smallint too, so a smallint destination reads as integer there.
+_OPENAPI_ALIASES = {"int16": "smallint", "int32": "integer", "int64": "bigint"}
+_INTEGER_RANK = {"smallint": 1, "integer": 2, "bigint": 3}
+_INTEGER_DIGITS = {"smallint": 5, "integer": 10, "bigint": 19}
+_FLOATS = {"real": 1, "double precision": 2}
+_STRINGS = {"text", "character varying", "character"}
+_TIMESTAMPS = {"timestamp with time zone", "timestamp without time zone"}
+_JSON = {"json", "jsonb"}
+_MODIFIERS = re.compile(r"\(([\d,\s]+)\)")
+BUILTIN = frozenset({
+    *_INTEGER_RANK, *_FLOATS, *_STRINGS, *_TIMESTAMPS, *_JSON, "numeric", "boolean", "date", "uuid",
+    "time without time zone", "time with time zone", "interval", "bytea", "inet", "cidr", "money",
+})
+
+
+@dataclass(frozen=True)
+class SqlType:
+    """A column type: `base` without modifiers, `modifiers` such as (12, 2), `array` for `[]`."""
+
+    base: str
+    modifiers: tuple[int, ...] | None = ()
+    array: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> SqlType:
+        """`character varying(2)` → base `character varying`, modifiers (2,); `text[]` → array."""
+        text = text.strip()
+        array = text.endswith("[]")
+        if array:
+            text = text[:-2]
+        found = _MODIFIERS.search(text)
+        modifiers: tuple[int, ...] = ()
+        if found:
+            modifiers = tuple(int(part) for part in found.group(1).split(",") if part.strip())
+            # `timestamp(3) with time zone`: the modifier sits in the middle of the name.
+            text = (text[:found.start()] + text[found.end():]).strip()
+        base = " ".join(text.split())
+        return cls(_OPENAPI_ALIASES.get(base, base), modifiers, array)
+
+    @classmethod
+    def from_openapi(cls, prop: dict[str, object]) -> SqlType:
+        """A destination column's type from its OpenAPI property (`format`, `maxLength`)."""
+        fmt = prop.get("format")
+        parsed = cls.parse(fmt if isinstance(fmt, str) else "text")
+        max_length = prop.get("maxLength")
+        if isinstance(max_length, int):
+            return cls(parsed.base, (max_length,), parsed.array)
+        # A numeric's precision or a timestamp's fractional digits never show in OpenAPI.
+        unknown = parsed.base == "numeric" or parsed.base in _TIMESTAMPS
+        return cls(parsed.base, None if unknown else parsed.modifiers, parsed.array)
+
+    @property
+    def element(self) -> SqlType:
+        return SqlType(self.base, self.modifiers, False)
+
+    @property
+    def builtin(self) -> bool:
+        return self.base in BUILTIN
+
+    def __str__(self) -> str:
+        mods = f"({','.join(map(str, self.modifiers))})" if self.modifiers else ""
+        if mods and self.base in _TIMESTAMPS | {"time without time zone", "time with time zone"}:
+            head, _, tail = self.base.partition(" ")
+            text = f"{head}{mods} {tail}"
+        else:
+            text = f"{self.base}{mods}"
+        return text + ("[]" if self.array else "")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why values of one type may not land in another."""
+
+    severity: Severity
+    reason: str
+
+
+def compatibility(source: SqlType, dest: SqlType) -> Verdict | None:
+    """None if every source value lands unchanged in `dest`; else a warning or an error.
+
+        >>> compatibility(SqlType.parse("integer"), SqlType.parse("bigint")) is None
+        True
+        >>> compatibility(SqlType.parse("bigint"), SqlType.parse("integer")).severity
+        'error'
+    """
+    if source == dest:
+        return None
+    if source.array != dest.array:
+        if dest.base in _JSON or (dest.base == "text" and not dest.array):
+            return Verdict("warning", f"a {'n array' if source.array else ' scalar'} stored as {dest}")
+        return Verdict("error", f"{source} cannot be written into {dest}")
+    verdict = _scalar(source.element, dest.element)
+    if verdict is not None and source.array:
+        return Verdict(verdict.severity, f"array elements: {verdict.reason}")
+    return verdict
+
+
+def _scalar(source: SqlType, dest: SqlType) -> Verdict | None:
+    if source.base == dest.base:
+        return _same_base(source, dest)
+    for rule in (_integers, _numbers, _strings, _times, _json):
+        verdict = rule(source, dest)
+        if verdict is not False:
+            return verdict
+    if dest.base == "text":
+        return Verdict("warning", f"{source} values will be stored as text")
+    return Verdict("error", f"{source} values cannot be written into {dest}")
+
+
+def _same_base(source: SqlType, dest: SqlType) -> Verdict | None:
+    if dest.modifiers is None or not dest.modifiers:
+        return None  # unknown (OpenAPI) or unconstrained destination
+    if source.base in ("character varying", "character"):
+        if source.modifiers and source.modifiers[0] <= dest.modifiers[0]:
+            return None
+        return Verdict("warning", f"values longer than {dest.modifiers[0]} characters are refused by {dest} "
+                                  f"(source is {source})")
+    if source.base == "numeric":
+        return _numeric_fit(source, dest)
+    if source.modifiers and source.modifiers[0] > dest.modifiers[0]:
+        return Verdict("warning", f"{dest} keeps less precision than {source}")
+    return None
+
+
+def _numeric_fit(source: SqlType, dest: SqlType) -> Verdict | None:
+    assert dest.modifiers  # the caller checked: a numeric(p[,s]) destination
+    d_prec, d_scale = dest.modifiers[0], (dest.modifiers[1:] or (0,))[0]
+    if not source.modifiers:
+        return Verdict("warning", f"unconstrained numeric into {dest}: large values are refused, "
+                                  f"digits past {d_scale} decimals rounded")
+    s_prec, s_scale = source.modifiers[0], (source.modifiers[1:] or (0,))[0]
+    problems = []
+    if s_prec - s_scale > d_prec - d_scale:
+        problems.append(f"values above {d_prec - d_scale} integer digits are refused")
+    if s_scale > d_scale:
+        problems.append(f"decimals past {d_scale} are rounded")
+    if not problems:
+        return None
+    return Verdict("warning", f"{dest} is narrower than {source}: " + " and ".join(problems))
+
+
+def _integers(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
+    if source.base not in _INTEGER_RANK:
+        return False
+    if dest.base in _INTEGER_RANK:
+        if _INTEGER_RANK[source.base] <= _INTEGER_RANK[dest.base]:
+            return None
+        return Verdict("error", f"{source} values may overflow {dest}")
+    if dest.base == "numeric":
+        if dest.modifiers is None or not dest.modifiers:
+            return None
+        room = dest.modifiers[0] - (dest.modifiers[1:] or (0,))[0]
+        if room >= _INTEGER_DIGITS[source.base]:
+            return None
+        return Verdict("warning", f"{dest} holds {room} integer digits; large {source} values are refused")
+    if dest.base in _FLOATS:
+        exact = dest.base == "double precision" and source.base != "bigint"
+        return None if exact else Verdict("warning", f"{dest} cannot hold every {source} value exactly")
+    return False
+
+
+def _numbers(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
+    if source.base not in _FLOATS and source.base != "numeric":
+        return False
+    if dest.base in _INTEGER_RANK:
+        return Verdict("error", f"{source} values with decimals are refused by {dest}")
+    if dest.base == "numeric":
+        return None if not dest.modifiers else Verdict("warning", f"{dest} may round or refuse {source} values")
+    if dest.base in _FLOATS:
+        widening = source.base in _FLOATS and _FLOATS[source.base] <= _FLOATS[dest.base]
+        return None if widening else Verdict("warning", f"{dest} cannot hold every {source} value exactly")
+    return False
+
+
+def _strings(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
+    if source.base not in _STRINGS or dest.base not in _STRINGS:
+        return False
+    if dest.base == "text" or (dest.modifiers is not None and not dest.modifiers):
+        return None
+    if dest.modifiers is not None and source.modifiers and source.modifiers[0] <= dest.modifiers[0]:
+        return None
+    limit = dest.modifiers[0] if dest.modifiers else "n"
+    return Verdict("warning", f"{source} values longer than {limit} characters are refused by {dest}")
+
+
+def _times(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
+    if {source.base, dest.base} == _TIMESTAMPS:
+        if dest.base == "timestamp without time zone":
+            return Verdict("warning", "timestamptz into timestamp: the time zone is dropped (stored as the "
+                                      "destination session's local time)")
+        return Verdict("warning", "timestamp into timestamptz: values are read in the destination "
+                                  "session's time zone (UTC on Supabase)")
+    if source.base == "date" and dest.base in _TIMESTAMPS:
+        return Verdict("warning", f"dates become midnight {dest}")
+    if source.base in _TIMESTAMPS and dest.base == "date":
+        return Verdict("warning", "the time of day is dropped")
+    return False
+
+
+def _json(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
+    if source.base in _JSON and dest.base in _JSON:
+        return None
+    if dest.base in _JSON:
+        return Verdict("warning", f"{source} values stored as JSON")
+    return False
