@@ -22,8 +22,10 @@ from streamer.sink.batch import Plan, RecordLike, Upsert
 from streamer.sink.bisect import Bisection
 from streamer.sink.failures import FailedLead
 from streamer.sink.health import AUTH_FIX, DRIFT_FIX, SinkHealth
+from streamer.sink.mapping import IDENTITY
 from streamer.sink.ratelimit import RateLimiter
 from streamer.sink.retry import Disposition, RetryPolicy, classify
+from streamer.validation.drift import destination_drift
 
 BLOCKED_RECHECK_SECONDS = 5.0
 
@@ -48,6 +50,7 @@ class Lander:
         self.client, self.table, self.policy, self.limiter = client, table, policy, limiter
         self.metrics, self.health, self.stopping, self.max_rows = metrics, health, stopping, max_rows
         self.blocked_recheck = blocked_recheck
+        self._columns: tuple[str, ...] = ()
 
     async def land(self, plan: Plan, records: Mapping[int, RecordLike]) -> Landed:
         """Upsert and delete what `plan` says; return what landed and what failed."""
@@ -90,7 +93,11 @@ class Lander:
 
     def _upsert(self, rows: Sequence[Upsert], columns: Sequence[str], key: str) -> Callable[[], Awaitable[None]]:
         payload = [dict(u.row) for u in rows]
-        return lambda: self.client.upsert(self.table, payload, on_conflict=key, columns=columns)
+
+        async def send() -> None:
+            self._columns = tuple(columns)  # for the drift report, should the destination refuse one
+            await self.client.upsert(self.table, payload, on_conflict=key, columns=columns)
+        return send
 
     async def _call(self, send: Callable[[], Awaitable[None]]) -> PostgrestError | None:
         """Send until it lands (None) or is refused for its data (the error)."""
@@ -124,7 +131,7 @@ class Lander:
             delay = self.policy.delay(attempt, exc.retry_after)
         elif disposition is Disposition.SCHEMA_DRIFT:
             self.metrics.sink_request("schema_drift")
-            self.health.blocked("schema_drift", f"{exc} — {DRIFT_FIX}")
+            self.health.blocked("schema_drift", await self._drift_detail(exc))
             delay = self.blocked_recheck
         else:  # auth, or a client that cannot work as configured
             self.metrics.sink_request("auth" if disposition is Disposition.AUTH else "fatal")
@@ -135,6 +142,16 @@ class Lander:
         except TimeoutError:
             return
         raise Abandoned()
+
+    async def _drift_detail(self, exc: PostgrestError) -> str:
+        """The exact fix (validate-schema's SQL) when the destination can tell us what it lacks."""
+        if self.health.is_blocked and self.health.reason == "schema_drift":
+            return self.health.detail
+        try:
+            report = await destination_drift(self.client, IDENTITY, self._columns, table=self.table)
+        except PostgrestError:
+            report = None
+        return report.message if report is not None else f"{exc} — {DRIFT_FIX}"
 
     @staticmethod
     def _count_landed(out: Landed, lead_id: int, source_ts_ms: int, offsets: Sequence[int],
