@@ -11,6 +11,7 @@ import pytest
 from streamer.config import KafkaSettings
 from streamer.devstack.stack import Endpoints
 from tests.services import find_services
+from tests.streamer.sink.pipeline import Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,15 @@ async def destination_db(services: Endpoints) -> AsyncIterator[asyncpg.Connectio
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def pipeline(services: Endpoints, unique: str, source_db: asyncpg.Connection,
+                   destination_db: asyncpg.Connection) -> AsyncIterator[Pipeline]:
+    """A source table, a destination table, a slot, a topic and a group owned by the test."""
+    p = Pipeline(services, unique, source_db, destination_db)
+    await p.create()
+    try:
+        yield p
+    finally:
+        await p.drop()

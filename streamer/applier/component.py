@@ -22,6 +22,7 @@ import orjson
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.errors import KafkaConnectorError
 from connectors.postgres.errors import ConnectionLost, PostgresError, translate_errors
+from connectors.postgres.slot import quote_ident
 from streamer.applier.plan import Plan, Row, plan_batch
 from streamer.applier.store import LeadStore, Written
 from streamer.capture.leader import wait_until_set
@@ -90,7 +91,8 @@ class ReverseApplier:
             dead_letters = await stack.enter_async_context(Producer(settings.kafka))
             self._ready = True
             log.info("applier: consuming", topic=self._topic, group=settings.applier.group_id)
-            await self._loop(consumer, LeadStore(conn), dead_letters, stopping)
+            table = f"{quote_ident(settings.source.schema_name)}.{quote_ident(settings.source.table)}"
+            await self._loop(consumer, LeadStore(conn, table), dead_letters, stopping)
 
     async def _loop(self, consumer: Consumer, store: LeadStore, dead_letters: Producer,
                     stopping: asyncio.Event) -> None:

@@ -92,7 +92,7 @@ async def test_leads_violating_a_destination_constraint_are_isolated(pipeline: P
     assert {r["response_status"] for r in rows} == {400}
     assert all("23514" in r["error_message"] for r in rows)
     dead: set[int] = set()
-    async with Consumer(settings.kafka, f"{settings.kafka.leads_topic}.dlq", group_id=f"dlq{pipeline.unique}") as c:
+    async with Consumer(settings.kafka, f"{settings.kafka.leads_topic}.dlq", group_id=f"dlq{pipeline.name}") as c:
         for _ in range(20):
             for records in (await c.getmany(timeout_ms=500)).values():
                 dead |= {int(r.key) for r in records if dict(r.headers).get("error_code") == b"23514"}
