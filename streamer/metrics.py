@@ -21,6 +21,7 @@ class Metrics:
                          ["component"], registry=r)
         self._init_reverse(r)
         self._init_sink(r)
+        self._init_history(r)
 
         self._captured = Counter("streamer_capture_changes_total", "Source changes produced to Kafka, by op",
                                  ["op"], registry=r)
@@ -41,6 +42,9 @@ class Metrics:
                                       "Rows produced by the initial snapshot", registry=r)
         self._leader = Gauge("streamer_capture_leader", "1 while this instance holds the capture lock",
                              registry=r)
+        self._source_writes = Counter("streamer_source_table_writes_total",
+                                      "Rows inserted, updated or deleted in the captured table (pg_stat_user_tables), "
+                                      "sampled apart from the capture loop", registry=r)
 
     def component_up(self, component: str, up: bool) -> None:
         self._up.labels(component).set(1 if up else 0)
@@ -69,28 +73,31 @@ class Metrics:
     def snapshot_rows(self, n: int) -> None:
         self._snapshot_rows.inc(n)
 
+    def source_writes(self, n: int) -> None:
+        self._source_writes.inc(n)
+
     def capture_leader(self, leader: bool) -> None:
         self._leader.set(1 if leader else 0)
 
     # The reverse path: webhook bridge and applier (issue 6).
     def _init_reverse(self, r: CollectorRegistry) -> None:
-        self._webhook_requests = Counter("streamer_webhook_requests", "Webhook requests answered, by HTTP status",
+        self._webhook_requests = Counter("streamer_webhook_requests_total", "Webhook requests answered, by HTTP status",
                                          ["status"], registry=r)
-        self._webhook_rejected = Counter("streamer_webhook_rejected", "Webhook requests refused, by reason",
+        self._webhook_rejected = Counter("streamer_webhook_rejected_total", "Webhook requests refused, by reason",
                                          ["reason"], registry=r)
-        self._webhook_echoes = Counter("streamer_webhook_echoes_dropped",
+        self._webhook_echoes = Counter("streamer_webhook_echoes_dropped_total",
                                        "Leads the webhook dropped as TabuladorMax's own echo", registry=r)
-        self._webhook_published = Counter("streamer_webhook_leads_published",
+        self._webhook_published = Counter("streamer_webhook_leads_published_total",
                                           "Leads the webhook published with Kafka's acknowledgement", registry=r)
         self._webhook_publish_seconds = Histogram(
             "streamer_webhook_publish_seconds", "Time from publish to Kafka's acknowledgement (acks=all)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
-        self._applier_applied = Counter("streamer_applier_leads_applied",
+        self._applier_applied = Counter("streamer_applier_leads_applied_total",
                                         "Leads the applier wrote into TabuladorMax", registry=r)
-        self._applier_stale = Counter("streamer_applier_leads_stale",
+        self._applier_stale = Counter("streamer_applier_leads_stale_total",
                                       "Leads the applier skipped: not newer than the stored row, or duplicates",
                                       registry=r)
-        self._applier_rejected = Counter("streamer_applier_leads_rejected",
+        self._applier_rejected = Counter("streamer_applier_leads_rejected_total",
                                          "Events the applier could not apply, by reason", ["reason"], registry=r)
         self._applier_batches = Histogram("streamer_applier_batch_seconds",
                                           "Applier transactions (one per batch), by duration", registry=r)
@@ -127,6 +134,8 @@ class Metrics:
                                      buckets=latency, registry=r)
         self._sink_requests = Counter("streamer_sink_requests_total", "Requests sent to the destination, by outcome",
                                       ["outcome"], registry=r)
+        for outcome in ("ok", "rejected", "transient", "schema_drift", "auth", "fatal"):
+            self._sink_requests.labels(outcome)  # every series exists from the start: increase() sees the first
         self._sink_retries = Counter("streamer_sink_retries_total", "Retried requests, by reason", ["reason"],
                                      registry=r)
         self._sink_failed = Counter("streamer_sink_leads_failed_total",
@@ -177,3 +186,21 @@ class Metrics:
 
     def sink_paused(self, n: int) -> None:
         self._sink_paused.set(n)
+
+    # History: export, replay and retry jobs (issue 7).
+    def _init_history(self, r: CollectorRegistry) -> None:
+        self._jobs = Gauge("streamer_history_jobs", "Jobs in the jobs table, by status", ["status"],
+                           registry=r)
+        self._jobs_stuck = Gauge("streamer_history_jobs_stuck",
+                                 "Running jobs without progress for history.stuck_after_seconds", registry=r)
+        self._export_rows = Counter("streamer_history_exported_rows_total",
+                                    "Rows an export or retry job produced to Kafka (acknowledged), by kind",
+                                    ["kind"], registry=r)
+
+    def history_jobs(self, by_status: dict[str, int], stuck: int) -> None:
+        for status in ("pending", "running", "paused", "completed", "failed", "cancelled"):
+            self._jobs.labels(status).set(by_status.get(status, 0))
+        self._jobs_stuck.set(stuck)
+
+    def history_rows_produced(self, kind: str, n: int) -> None:
+        self._export_rows.labels(kind).inc(n)

@@ -96,7 +96,25 @@ class CaptureComponent:
             if snap:
                 log.info("snapshot produced", rows=snap)
             self._streaming = True
-            await self._stream(source, buffer, lock_conn, stopping)
+            sampler = asyncio.create_task(self._sample_source_writes(lock_conn))
+            try:
+                await self._stream(source, buffer, lock_conn, stopping)
+            finally:
+                sampler.cancel()
+
+    async def _sample_source_writes(self, conn: asyncpg.Connection, every: float = 15.0) -> None:
+        """Count the captured table's writes apart from the capture loop, so an alert can tell
+        "the source writes but nothing is captured" even when the loop itself is stuck."""
+        s, last = self.settings.source, None
+        table = f"{s.schema_name}.{s.table}"
+        while True:
+            total = await conn.fetchval(
+                "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relid = to_regclass($1)",
+                table)
+            if total is not None and last is not None and total > last:
+                self.metrics.source_writes(total - last)
+            last = total if total is not None else last
+            await asyncio.sleep(every)
 
     async def _stream(self, source: Source, buffer: EventBuffer, lock_conn: asyncpg.Connection,
                       stopping: asyncio.Event) -> None:

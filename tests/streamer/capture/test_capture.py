@@ -163,8 +163,9 @@ async def test_an_idle_leads_table_does_not_pin_wal(
     assert status is not None and status.confirmed_flush_lsn is not None and start is not None
     written = wal_now - start
     assert status.confirmed_flush_lsn > start
-    # The slot holds back at most the WAL of about one heartbeat interval, not all 60 s of it.
-    assert wal_now - status.confirmed_flush_lsn < written / 3
+    # The slot holds back about one heartbeat interval's WAL (5 s), not all 60 s of it; half is
+    # a bound that still fails if heartbeats stop, with room for a loaded CI machine.
+    assert wal_now - status.confirmed_flush_lsn < written / 2, (wal_now, status, start)
 
 
 async def wait_ready(port: int, seconds: float = 60) -> None:
