@@ -28,6 +28,8 @@ app.add_typer(keys_app, name="keys")
 reverse_app = typer.Typer(no_args_is_help=True, help="The reverse path: Gestão Scouter -> TabuladorMax.")
 app.add_typer(reverse_app, name="reverse")
 slot_app = typer.Typer(no_args_is_help=True, help="The capture's logical replication slot.")
+mapping_app = typer.Typer(no_args_is_help=True, help="The sink's field mapping: show, export, import.")
+app.add_typer(mapping_app, name="mapping")
 app.add_typer(slot_app, name="slot")
 
 out = Console()
@@ -170,6 +172,40 @@ def slot_drop(config: ConfigOption = None,
         typer.confirm(f"Drop slot {settings.source.slot!r}? Changes not yet captured will not be captured", abort=True)
     dropped = asyncio.run(drop(settings))
     out.print(f"slot {settings.source.slot}: {'dropped' if dropped else 'did not exist'}", highlight=False)
+
+
+@mapping_app.command("show")
+def mapping_show(config: ConfigOption = None) -> None:
+    """Print the field mapping the sink uses (the seed's format), as JSON."""
+    from streamer.sink.mapping_admin import effective
+
+    out.print_json(effective(settings_or_exit(config)).to_json())
+
+
+@mapping_app.command("export")
+def mapping_export(path: Annotated[Path, typer.Argument(help="File to write.")], config: ConfigOption = None) -> None:
+    """Write the effective field mapping to a file."""
+    from streamer.sink.mapping_admin import export
+
+    export(settings_or_exit(config), path)
+    out.print(f"mapping written to {path}", highlight=False)
+
+
+@mapping_app.command("import")
+def mapping_import(path: Annotated[Path, typer.Argument(help="A mapping file to install.")],
+                   config: ConfigOption = None) -> None:
+    """Check a mapping file against the destination and install it as the sink's mapping (audited)."""
+    from streamer.sink.mapping_admin import import_mapping
+
+    settings = settings_or_exit(config)
+    try:
+        mapping = import_mapping(settings, path)
+    except ConfigError as exc:
+        fail("; ".join(exc.problems), 2)
+    except Exception as exc:  # connector errors carry their own message
+        fail(f"{type(exc).__name__}: {exc}")
+    out.print(f"installed {len(mapping.field_mappings)} field mapping(s) as {settings.sink.mapping_file}; "
+              "restart the sink to use it", highlight=False)
 
 
 @app.command("check")

@@ -1,0 +1,36 @@
+"""Errors of the history jobs (exports, replays, retries).
+
+    HistoryError            root (a StreamerError); `retriable` says whether trying again may help
+    ├── JobNotFound         no job has that id (or prefix)
+    ├── InvalidTransition   the action is not allowed from the job's current state
+    ├── ConcurrentChange    the job changed between reading and writing it (optimistic check)
+    └── BackupError         `export start --backup` could not copy the destination's leads
+"""
+
+from __future__ import annotations
+
+from streamer.errors import StreamerError
+
+
+class HistoryError(StreamerError):
+    pass
+
+
+class JobNotFound(HistoryError):
+    pass
+
+
+class InvalidTransition(HistoryError):
+    def __init__(self, status: str, action: str) -> None:
+        self.status, self.action = status, action
+        super().__init__(f"cannot {action} a job that is {status}")
+
+
+class ConcurrentChange(HistoryError):
+    """Someone else changed the job first; read it again and retry if still wanted."""
+
+    retriable = True
+
+
+class BackupError(HistoryError):
+    pass

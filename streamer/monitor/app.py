@@ -1,0 +1,181 @@
+"""The sync monitor's HTTP side: the page (/monitor) and its JSON API (/monitor/api/...).
+
+    GET  /monitor                          the page (static HTML + vanilla JS, no build step)
+    GET  /monitor/api/jobs                 latest jobs with progress, plus a summary
+    GET  /monitor/api/errors[?job=<id>]    latest lead errors, lead data masked
+    GET  /monitor/api/health               capture and sink figures from this process's metrics
+    POST /monitor/api/jobs/{id}/{action}   pause | resume | reset; `Authorization: Bearer <admin token>`
+
+Reads are open like /metrics (the service listens on loopback unless told otherwise); actions
+need the configured admin token, and are refused (403) when none is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import asyncpg
+import orjson
+from prometheus_client import CollectorRegistry
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from connectors.postgres.errors import PostgresError
+from streamer.history.errors import ConcurrentChange, InvalidTransition, JobNotFound
+from streamer.history.jobs import Action
+from streamer.logging import get_logger
+from streamer.monitor.store import ACTIONS, parse_job_id
+
+log = get_logger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_LIMIT = 500
+# The page loads only its own script and style: no inline code, nothing from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Store(Protocol):
+    """What the API needs of the job tables (`streamer.monitor.store.JobStore`)."""
+
+    async def jobs(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    async def summary(self) -> dict[str, Any]: ...
+
+    async def errors(self, limit: int = 50, job_id: str | None = None) -> list[dict[str, Any]]: ...
+
+    async def act(self, job_id: str, action: Action) -> dict[str, Any]: ...
+
+
+def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, default=str), status_code=status_code, media_type="application/json",
+                    headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def problem(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": message}, status_code, headers)
+
+
+def sample_sum(registry: CollectorRegistry, sample: str, **labels: str) -> float | None:
+    """The sum of every sample called `sample` whose labels include `labels` (None if there is none)."""
+    values = [s.value for family in registry.collect() for s in family.samples
+              if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())]
+    return sum(values) if values else None
+
+
+def health_figures(registry: CollectorRegistry) -> dict[str, Any]:
+    """The capture and sink figures the page shows beside /readyz, read from this process's registry."""
+    components = {s.labels["component"]: s.value == 1 for family in registry.collect() for s in family.samples
+                  if s.name == "streamer_component_up"}
+
+    def value(name: str, **labels: str) -> float | None:
+        return sample_sum(registry, name, **labels)
+
+    last_event = value("streamer_capture_last_event_timestamp_seconds")
+    return {
+        "components": components,
+        "capture": {
+            "slot_active": value("streamer_capture_slot_active"),
+            "leader": value("streamer_capture_leader"),
+            "retained_wal_bytes": value("streamer_capture_slot_retained_wal_bytes"),
+            "last_event_timestamp": last_event or None,
+            "changes": value("streamer_capture_changes_total"),
+            "produce_errors": value("streamer_kafka_produce_errors_total", component="capture"),
+        },
+        "sink": {
+            "landed": value("streamer_sink_leads_landed_total"),
+            "failed": value("streamer_sink_leads_failed_total"),
+            "dead_lettered": value("streamer_sink_dead_lettered_total"),
+            "auth_failures": value("streamer_sink_requests_total", outcome="auth"),
+            "consumer_lag": value("streamer_sink_consumer_lag"),
+            "partitions_paused": value("streamer_sink_partitions_paused"),
+            "batches_in_flight": value("streamer_sink_batches_in_flight"),
+        },
+    }
+
+
+def bearer_ok(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+class MonitorApi:
+    """The handlers, over a store that appears once the component has connected."""
+
+    def __init__(self, store: Callable[[], Store | None], registry: CollectorRegistry,
+                 admin_token: str | None) -> None:
+        self._store, self.registry, self._token = store, registry, admin_token
+
+    def _guard(self, handler: Callable[[Request, Store], Awaitable[Response]]) -> Callable[
+            [Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            store = self._store()
+            if store is None:
+                return problem(503, "the monitor is not connected to the source database yet",
+                               {"Retry-After": "5"})
+            try:
+                return await handler(request, store)
+            except JobNotFound:
+                return problem(404, "no such job")
+            except (InvalidTransition, ConcurrentChange) as exc:
+                return problem(409, str(exc))
+            except (PostgresError, asyncpg.PostgresError, OSError) as exc:
+                log.warning("monitor: source database error", error=str(exc))
+                return problem(503, "the source database did not answer", {"Retry-After": "5"})
+        return endpoint
+
+    async def jobs(self, request: Request, store: Store) -> Response:
+        return json_response({"jobs": await store.jobs(limit_param(request)), "summary": await store.summary()})
+
+    async def errors(self, request: Request, store: Store) -> Response:
+        job = request.query_params.get("job")
+        return json_response({"errors": await store.errors(limit_param(request),
+                                                           parse_job_id(job) if job else None)})
+
+    async def action(self, request: Request, store: Store) -> Response:
+        if self._token is None:
+            return problem(403, "job actions are disabled: set STREAMER_MONITOR__ADMIN_TOKEN")
+        if not bearer_ok(request, self._token):
+            return problem(401, "a valid admin token is required", {"WWW-Authenticate": 'Bearer realm="monitor"'})
+        action = request.path_params["action"]
+        if action not in ACTIONS:
+            return problem(404, f"unknown action {action!r} ({', '.join(ACTIONS)})")
+        job_id = parse_job_id(request.path_params["job_id"])
+        job = await store.act(job_id, cast(Action, action))
+        log.info("monitor: job action", job_id=str(job_id), action=action, status=job["status"])
+        return json_response({"job": job})
+
+    async def health(self, _: Request) -> Response:
+        return json_response(health_figures(self.registry))
+
+    def routes(self) -> list[BaseRoute]:
+        async def page(_: Request) -> Response:
+            return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
+
+        async def redirect(_: Request) -> Response:
+            return Response(status_code=308, headers={"Location": "/monitor"})
+
+        return [
+            Route("/monitor", page),
+            Route("/monitor/", redirect),
+            Route("/monitor/api/jobs", self._guard(self.jobs)),
+            Route("/monitor/api/errors", self._guard(self.errors)),
+            Route("/monitor/api/health", self.health),
+            Route("/monitor/api/jobs/{job_id}/{action}", self._guard(self.action), methods=["POST"]),
+            Mount("/monitor/static", StaticFiles(directory=STATIC), name="monitor-static"),
+        ]
+
+
+def limit_param(request: Request, default: int = 50) -> int:
+    try:
+        return max(1, min(MAX_LIMIT, int(request.query_params.get("limit", default))))
+    except ValueError:
+        return default

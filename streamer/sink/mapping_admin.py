@@ -1,0 +1,63 @@
+"""`streamer mapping show | export | import`: the field mapping the sink uses, kept in the file
+`sink.mapping_file` names. An import is checked against the destination's schema before it
+replaces the file, and recorded in the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from connectors.postgres.slot import connect
+from connectors.postgrest.client import PostgrestClient
+from streamer.config import Settings
+from streamer.errors import ConfigError
+from streamer.history import audit
+from streamer.sink.mapping import FieldMapping, table_definition
+from streamer.sink.startup import configured_mapping
+
+
+def effective(settings: Settings) -> FieldMapping:
+    """The mapping the sink would use now (identity when no file is configured)."""
+    return configured_mapping(settings)
+
+
+def export(settings: Settings, path: Path) -> None:
+    effective(settings).dump(path)
+
+
+def import_mapping(settings: Settings, path: Path) -> FieldMapping:
+    """Validate `path` (format, and columns against the destination) and install it."""
+    target = settings.sink.mapping_file
+    if target is None:
+        raise ConfigError(["STREAMER_SINK__MAPPING_FILE: set it to the file the sink reads the mapping from"])
+    try:
+        data = path.read_bytes()
+        mapping = FieldMapping.from_json(data)
+    except (OSError, ValueError) as exc:
+        raise ConfigError([f"{path}: not a field mapping ({exc})"]) from None
+    unknown = asyncio.run(_unknown_columns(settings, mapping))
+    if unknown:
+        raise ConfigError([f"{path}: the destination table {settings.destination.table!r} has no column(s) "
+                           f"{', '.join(sorted(unknown))} (`streamer validate schema` prints the SQL)"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(target.suffix + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, target)
+    asyncio.run(_audit(settings, {"file": str(path), "installed_as": str(target),
+                                  "sha256": hashlib.sha256(data).hexdigest(),
+                                  "fieldMappings": len(mapping.field_mappings)}))
+    return mapping
+
+
+async def _unknown_columns(settings: Settings, mapping: FieldMapping) -> list[str]:
+    async with PostgrestClient.from_settings(settings.destination) as client:
+        definition = table_definition(await client.openapi(), settings.destination.table)
+    return list(mapping.check_against(definition))
+
+
+async def _audit(settings: Settings, parameters: dict[str, object]) -> None:
+    async with connect(settings.source.dsn.get_secret_value()) as conn:
+        await audit.record(conn, actor=settings.history.operator or audit.default_operator(),
+                           action="mapping.import", parameters=parameters)

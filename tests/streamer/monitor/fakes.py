@@ -1,0 +1,52 @@
+"""An in-memory stand-in for the job tables, and a client for the monitor's app over ASGI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from streamer.history.errors import InvalidTransition, JobNotFound
+from streamer.history.jobs import Action, next_status
+from streamer.metrics import Metrics
+from streamer.monitor.app import MonitorApi, Store
+
+TOKEN = "a-long-enough-admin-token"
+JOB_ID = "6f1c1e0e-0000-4000-8000-000000000001"
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.job: dict[str, Any] = {"id": JOB_ID, "status": "running", "total_leads": 100, "exported_leads": 10,
+                                    "error_leads": 0}
+        self.acted: list[tuple[str, str]] = []
+
+    async def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [self.job][:limit]
+
+    async def summary(self) -> dict[str, Any]:
+        return {"jobs": 1, "exported": 10, "errors": 0, "success_rate": 1.0}
+
+    async def errors(self, limit: int = 50, job_id: str | None = None) -> list[dict[str, Any]]:
+        return [{"id": 1, "job_id": job_id, "lead_id": 7, "response_status": 400, "error_message": "masked"}]
+
+    async def act(self, job_id: str, action: Action) -> dict[str, Any]:
+        if job_id != JOB_ID:
+            raise JobNotFound(job_id)
+        status = next_status(self.job["status"], action)
+        if status == self.job["status"] and action != "reset":
+            raise InvalidTransition(status, action)
+        self.job["status"] = status
+        self.acted.append((job_id, action))
+        return self.job
+
+
+def client_for(store: Store | None, token: str | None = TOKEN, metrics: Metrics | None = None) -> httpx.AsyncClient:
+    api = MonitorApi(lambda: store, (metrics or Metrics()).registry, token)
+    app = Starlette(routes=api.routes())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://monitor.test")
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
