@@ -15,6 +15,7 @@ import pytest
 from connectors.kafka.client import Admin, Producer
 from streamer.capture.events import from_row, to_record
 from streamer.config import Settings, SinkSettings
+from streamer.devstack.scratch import ScratchPair
 from streamer.devstack.stack import Endpoints
 from streamer.history import failures, replay, store
 from streamer.history.component import ExporterComponent
@@ -41,8 +42,10 @@ async def destination_ids(destination_db: asyncpg.Connection) -> Any:
         await destination_db.execute("DELETE FROM leads WHERE id >= $1 AND id < $2", low, high)
 
 
-async def rows(conn: asyncpg.Connection, low: int, high: int) -> dict[int, tuple[Any, ...]]:
-    found = await conn.fetch("SELECT id, name, etapa, updated_at FROM leads WHERE id >= $1 AND id < $2", low, high)
+async def rows(conn: asyncpg.Connection, low: int, high: int, *,
+               table: str = "leads") -> dict[int, tuple[Any, ...]]:
+    found = await conn.fetch(f"SELECT id, name, etapa, updated_at FROM {table} WHERE id >= $1 AND id < $2",
+                             low, high)
     return {r["id"]: (r["name"], r["etapa"], r["updated_at"]) for r in found}
 
 
@@ -143,14 +146,18 @@ async def test_failed_leads_are_landed_by_errors_retry_once_the_destination_is_f
     them, deletes their error rows and moves them from failed to landed in the job."""
     batch = await leads(300, days=3)
     low, high = batch.first_id, batch.first_id + 300
-    destination_ids.append((low, high))
     poison = batch.ids[::30]
     await source_db.execute("UPDATE leads SET etapa = 'poison' WHERE id = ANY($1::bigint[])", poison)
-    constraint = f"history_test_{unique}"
-    await destination_db.execute(
-        f"ALTER TABLE leads ADD CONSTRAINT {constraint} CHECK (id < {low} OR id >= {high} "
-        f"OR etapa IS DISTINCT FROM 'poison') NOT VALID")
-    settings = e2e_settings(services, unique, page_size=100)
+    # A destination table of this test's own: DDL on the shared `leads` would wait on every other
+    # user of it (and make them wait).
+    pair = ScratchPair(services, f"h{unique}", source_db, destination_db)
+    await pair.destination.execute(f"CREATE TABLE {pair.table} (LIKE leads INCLUDING ALL)")
+    await pair.destination.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {pair.table} TO service_role")
+    await pair.destination.execute(f"ALTER TABLE {pair.table} ADD CONSTRAINT no_poison "
+                                   "CHECK (etapa IS DISTINCT FROM 'poison')")
+    await pair.reload_destination_schema()
+    base = e2e_settings(services, unique, page_size=100)
+    settings = base.model_copy(update={"destination": base.destination.model_copy(update={"table": pair.table})})
     stopping = asyncio.Event()
     try:
         sink = asyncio.create_task(sink_component.SinkComponent(settings, Metrics()).run(stopping))
@@ -161,15 +168,17 @@ async def test_failed_leads_are_landed_by_errors_retry_once_the_destination_is_f
         assert await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 300) == "completed"
         first = await job_now(source_db, job)
         assert (first.exported_leads, first.error_leads) == (300 - len(poison), len(poison))
+        await destination_db.execute(f"ALTER TABLE {pair.table} DROP CONSTRAINT no_poison")
+        created = await failures.create_retry_or_none(source_db, actor="ana", job_id=job.id)
+        assert created is not None
+        jobs.append(created[0].id)
+        assert await asyncio.wait_for(run_job(settings, Metrics(), created[0], stopping), 300) == "completed"
+        stopping.set()
+        await sink
+        assert set(await rows(destination_db, low, high, table=pair.table)) == set(batch.ids)
     finally:
-        await destination_db.execute(f"ALTER TABLE leads DROP CONSTRAINT IF EXISTS {constraint}")
-    created = await failures.create_retry_or_none(source_db, actor="ana", job_id=job.id)
-    assert created is not None
-    jobs.append(created[0].id)
-    assert await asyncio.wait_for(run_job(settings, Metrics(), created[0], stopping), 300) == "completed"
-    stopping.set()
-    await sink
-    assert set(await rows(destination_db, low, high)) == set(batch.ids)
+        stopping.set()
+        await destination_db.execute(f"DROP TABLE IF EXISTS {pair.table}")
     assert await source_db.fetchval("SELECT count(*) FROM gestao_scouter_export_errors WHERE job_id = $1::uuid",
                                     job.id) == 0
     after = await job_now(source_db, job)
