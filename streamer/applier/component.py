@@ -25,8 +25,8 @@ from connectors.postgres.errors import ConnectionLost, PostgresError, translate_
 from connectors.postgres.slot import quote_ident
 from streamer.applier.plan import Plan, Row, plan_batch
 from streamer.applier.store import LeadStore, Written
-from streamer.capture.leader import wait_until_set
 from streamer.config import Settings, SinkSettings
+from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.mapping import IDENTITY, FieldMapping

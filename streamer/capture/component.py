@@ -26,6 +26,7 @@ from streamer.capture.produce import EventBuffer
 from streamer.capture.replication import ReplicationSource
 from streamer.capture.snapshot import run_snapshot
 from streamer.config import Settings
+from streamer.lifecycle import run_with_restarts, wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 
@@ -56,20 +57,12 @@ class CaptureComponent:
         return self._streaming
 
     async def run(self, stopping: asyncio.Event) -> None:
-        backoff = 1.0
-        while not stopping.is_set():
-            try:
-                await self._session(stopping)
-                return
-            except (PostgresError, KafkaConnectorError, OSError) as exc:
-                if not getattr(exc, "retriable", True):
-                    raise
-                log.warning("capture interrupted, restarting", error=str(exc), retry_in=backoff)
-            finally:
-                self._streaming = False
-                self.metrics.capture_leader(False)
-            await leader.wait_until_set(stopping, backoff)
-            backoff = min(backoff * 2, 30.0)
+        await run_with_restarts("capture", lambda: self._session(stopping), stopping,
+                                retriable=(PostgresError, KafkaConnectorError, OSError), after=self._stopped)
+
+    def _stopped(self) -> None:
+        self._streaming = False
+        self.metrics.capture_leader(False)
 
     async def _session(self, stopping: asyncio.Event) -> None:
         s = self.settings
@@ -127,4 +120,4 @@ class CaptureComponent:
             if read == 0:
                 await source.idle()
                 if self.settings.source.capture_mode == "replication":
-                    await leader.wait_until_set(stopping, poll)
+                    await wait_until_set(stopping, poll)

@@ -11,15 +11,7 @@ import asyncio
 import asyncpg
 
 from connectors.postgres.errors import translate_errors
-
-
-async def wait_until_set(event: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`, waking early when `event` is set; return whether it is set."""
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        pass
-    return event.is_set()
+from streamer.lifecycle import wait_until_set
 
 
 async def acquire(conn: asyncpg.Connection, name: str, stopping: asyncio.Event, *, poll: float = 1.0,

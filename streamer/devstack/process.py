@@ -58,12 +58,18 @@ def run(cmd: Sequence[str], *, what: str, env: Mapping[str, str] | None = None,
     return proc.stdout
 
 
+# The services we started from this process. Kept so the Popen objects are not collected while
+# their processes run (Python warns about that), and polled once they are stopped.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def spawn(cmd: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None,
           cwd: Path | None = None) -> int:
     """Start a detached process writing to `log`; return its pid."""
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=_env(env), cwd=cwd, start_new_session=True)
+    _CHILDREN[proc.pid] = proc
     return proc.pid
 
 
@@ -81,6 +87,12 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     # A zombie child of ours still answers kill(0): reap it if it is ours.
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:

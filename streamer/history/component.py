@@ -18,12 +18,12 @@ import asyncpg
 
 from connectors.postgres import slot as pg
 from connectors.postgres.errors import PostgresError
-from streamer.capture.leader import wait_until_set
 from streamer.config import Settings
 from streamer.history import store
 from streamer.history.export import fail_job, run_job, settle_jobs
 from streamer.history.schedule import due_fire_time, window
 from streamer.history.store import Job
+from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 

@@ -32,12 +32,12 @@ from connectors.postgres import slot as pg
 from connectors.postgres.errors import translate_errors
 from schemas.event import now_ms
 from streamer.capture.events import from_row, to_record
-from streamer.capture.leader import wait_until_set
 from streamer.config import Settings
 from streamer.history import failures, store
 from streamer.history.jobs import is_settled
 from streamer.history.keyset import Cursor, DateField, count_query, day_progress, page_args, page_query, range_bounds
 from streamer.history.store import Job
+from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 

@@ -25,12 +25,12 @@ from aiokafka.structs import TopicPartition
 
 from connectors.kafka.client import Consumer, common_options
 from connectors.kafka.errors import translate_kafka_errors
-from streamer.capture.leader import wait_until_set
 from streamer.config import KafkaSettings, Settings
 from streamer.history import store
 from streamer.history.errors import HistoryError
 from streamer.history.export import Outcome
 from streamer.history.store import Job
+from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 

@@ -11,8 +11,8 @@ import asyncio
 import asyncpg
 from starlette.routing import BaseRoute
 
-from streamer.capture.leader import wait_until_set
 from streamer.config import Settings
+from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.monitor.app import MonitorApi

@@ -26,6 +26,7 @@ from connectors.postgrest.client import PostgrestClient
 from schemas.event import now_ms
 from streamer.config import Settings
 from streamer.errors import StreamerError
+from streamer.lifecycle import run_with_restarts
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import PlanOptions, RecordLike, build_plan
@@ -60,22 +61,11 @@ class SinkComponent:
         return not self.health.is_blocked
 
     async def run(self, stopping: asyncio.Event) -> None:
-        backoff = 1.0
-        while not stopping.is_set():
-            try:
-                await self._session(stopping)
-                return
-            except RETRIABLE as exc:
-                if not getattr(exc, "retriable", True):
-                    raise
-                log.warning("sink interrupted, restarting", error=str(exc), retry_in=backoff)
-            finally:
-                self._consuming = False
-            try:
-                await asyncio.wait_for(stopping.wait(), backoff)
-            except TimeoutError:
-                pass
-            backoff = min(backoff * 2, 30.0)
+        await run_with_restarts("sink", lambda: self._session(stopping), stopping, retriable=RETRIABLE,
+                                after=self._stopped)
+
+    def _stopped(self) -> None:
+        self._consuming = False
 
     async def _session(self, stopping: asyncio.Event) -> None:
         s = self.settings

@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute
 from connectors.kafka.client import Admin, Producer
 from connectors.kafka.errors import KafkaConnectorError
 from streamer.applier.component import configured_mapping
-from streamer.capture.leader import wait_until_set
 from streamer.config import Settings
+from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.mapping import FieldMapping
