@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 import pytest
 
-from connectors.kafka.client import Consumer
+from connectors.kafka.client import Admin, Consumer
 from connectors.postgres.migrations import apply_files
 from schemas.event import header
 from schemas.sql_files import migration_files
@@ -131,6 +131,10 @@ class FakeSink:
         self.seen: list[int] = []
 
     async def run(self, stopping: asyncio.Event) -> None:
+        # Subscribe to a topic that exists: a consumer that looked before the runner created it
+        # may not see it until its next metadata refresh (minutes).
+        async with Admin(self.settings) as admin:
+            await admin.ensure_topic(self.settings.leads_topic)
         conn = await asyncpg.connect(self.dsn)
         try:
             async with Consumer(self.settings, self.settings.leads_topic, group_id=f"fake-{random.random()}") as c:

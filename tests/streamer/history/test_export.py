@@ -49,7 +49,7 @@ async def test_export_produces_exactly_the_ranges_rows_as_op_r_events_in_date_id
     stopping = asyncio.Event()
     sink = FakeSink(settings.kafka, services.source_dsn)
     sink_task = asyncio.create_task(sink.run(stopping))
-    outcome = await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 60)
+    outcome = await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 120)
     stopping.set()
     await sink_task
     assert outcome == "completed"
@@ -147,7 +147,7 @@ async def test_reset_clears_counters_errors_and_progress_then_runs_again(
     stopping = asyncio.Event()
     failing = FakeSink(settings.kafka, services.source_dsn, fail=set(batch.ids[:7]))
     sink_task = asyncio.create_task(failing.run(stopping))
-    assert await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 60) == "completed"
+    assert await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 120) == "completed"
     stopping.set()
     await sink_task
     first = await job_now(source_db, job)
@@ -159,7 +159,7 @@ async def test_reset_clears_counters_errors_and_progress_then_runs_again(
         assert await source_db.fetchval(f"SELECT count(*) FROM {table} WHERE job_id = $1::uuid", job.id) == 0
     stopping = asyncio.Event()
     sink_task = asyncio.create_task(FakeSink(settings.kafka, services.source_dsn).run(stopping))
-    assert await asyncio.wait_for(run_job(settings, Metrics(), reset, stopping), 60) == "completed"
+    assert await asyncio.wait_for(run_job(settings, Metrics(), reset, stopping), 180) == "completed"
     stopping.set()
     await sink_task
     again = await job_now(source_db, job)
