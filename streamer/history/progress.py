@@ -37,10 +37,11 @@ async def record_outcomes(conn: Conn, job_id: str, *, landed: Sequence[int] = ()
     """Record leads of `job_id` as landed or failed and refresh the job's counters.
 
     A lead once landed stays landed; a failed one becomes landed when a retry lands it."""
-    ids = [*landed, *failed]
-    if not ids:
+    # One row per lead (a statement may not upsert a row twice); a lead reported both ways landed.
+    outcome = {lead: "failed" for lead in failed} | {lead: "landed" for lead in landed}
+    if not outcome:
         return
-    outcomes = ["landed"] * len(landed) + ["failed"] * len(failed)
+    ids, outcomes = list(outcome), list(outcome.values())
     async with conn.transaction():
         await conn.execute(UPSERT_OUTCOMES, job_id, ids, outcomes)
         await conn.execute(REFRESH_COUNTERS, job_id)

@@ -41,6 +41,16 @@ async def test_record_outcomes_counts_each_lead_once_and_a_landed_retry_moves_it
     assert ((j := await job_now(source_db, job)).exported_leads, j.error_leads) == (4, 1)
 
 
+async def test_a_report_naming_a_lead_twice_counts_it_once(
+    source_db: asyncpg.Connection, migrated: None, jobs: list[str]
+) -> None:
+    """A batch that carries a lead twice (its events of two runs), or both landed and failed,
+    is one row per lead, landed winning, not a database error."""
+    job = await new_job(source_db, jobs)
+    await record_outcomes(source_db, job.id, landed=[1, 1, 2], failed=[2, 3, 3])
+    assert ((j := await job_now(source_db, job)).exported_leads, j.error_leads) == (2, 1)
+
+
 async def insert_error(conn: asyncpg.Connection, job_id: str | None, lead_id: int, *, age: timedelta = timedelta(0)
                        ) -> int:
     value: int = await conn.fetchval(
