@@ -25,7 +25,6 @@ from connectors.postgres.errors import PostgresError
 from connectors.postgrest.client import PostgrestClient
 from schemas.event import now_ms
 from streamer.config import Settings
-from streamer.errors import StreamerError
 from streamer.lifecycle import run_with_restarts
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
@@ -263,7 +262,3 @@ class _Loop:
             await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
             self.in_flight.clear()
         await self._commit()
-
-
-class SinkConfigError(StreamerError):
-    """The sink cannot start as configured (e.g. mapped columns the destination lacks)."""
