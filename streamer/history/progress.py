@@ -18,6 +18,7 @@ SELECT $1::uuid, lead_id, outcome FROM unnest($2::bigint[], $3::text[]) AS t (le
 ON CONFLICT (job_id, lead_id) DO UPDATE SET outcome = EXCLUDED.outcome, updated_at = now()
   WHERE l.outcome <> EXCLUDED.outcome AND EXCLUDED.outcome = 'landed'
 """
+LOCK_JOB = "SELECT 1 FROM public.gestao_scouter_export_jobs WHERE id = $1::uuid FOR UPDATE"
 # A separate statement: a data-modifying CTE's rows are not visible to its own statement.
 REFRESH_COUNTERS = """
 UPDATE public.gestao_scouter_export_jobs j
@@ -43,5 +44,8 @@ async def record_outcomes(conn: Conn, job_id: str, *, landed: Sequence[int] = ()
         return
     ids, outcomes = list(outcome), list(outcome.values())
     async with conn.transaction():
+        # Lock the job row first: two batches of one job landing at once (two partitions) would
+        # otherwise each count only its own new rows and the later UPDATE would win with too few.
+        await conn.execute(LOCK_JOB, job_id)
         await conn.execute(UPSERT_OUTCOMES, job_id, ids, outcomes)
         await conn.execute(REFRESH_COUNTERS, job_id)

@@ -6,13 +6,16 @@ record's value (the original event), never a log line or a metric label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import orjson
 
 from connectors.kafka.client import Producer
+from connectors.postgres.errors import TransientError, translate_errors
 from connectors.postgrest.errors import PostgrestError
 from streamer.history.progress import record_outcomes
 from streamer.metrics import Metrics
@@ -66,10 +69,10 @@ class FailureRecorder:
                 records.append((key, value, headers))
         await self.producer.send_batch(self.dlq_topic, records)
         self.metrics.sink_dead_lettered(len(records))
-        async with self.pool.acquire() as conn:
-            await conn.execute(INSERT_ERRORS, orjson.dumps([f.table_row() for f in failed], default=str).decode())
-            for job_id, ids in _by_job(failed).items():
-                await record_outcomes(conn, job_id, failed=ids)
+        rows = orjson.dumps([f.table_row() for f in failed], default=str).decode()
+        await self._write("record failed leads", lambda conn: conn.execute(INSERT_ERRORS, rows))
+        for job_id, ids in _by_job(failed).items():
+            await self._write("count failed leads", _outcomes(job_id, failed=ids))
         for lead in failed:
             self.metrics.sink_failed(str(lead.error.status if lead.error and lead.error.status else "none"))
 
@@ -77,9 +80,29 @@ class FailureRecorder:
         """Count leads of export jobs that landed (idempotent per job and lead)."""
         if not by_job:
             return
-        async with self.pool.acquire() as conn:
-            for job_id, ids in by_job.items():
-                await record_outcomes(conn, job_id, landed=ids)
+        for job_id, ids in by_job.items():
+            await self._write("count landed leads", _outcomes(job_id, landed=ids))
+
+    async def _write(self, action: str, write: Callable[[Any], Awaitable[object]], attempts: int = 5) -> None:
+        """Run `write` on a pooled connection; retry a deadlock or serialization failure (an
+        export runner updates the same job rows), which PostgreSQL resolves by aborting one side."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with translate_errors(action):
+                    async with self.pool.acquire() as conn:
+                        await write(conn)
+                return
+            except TransientError:
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
+
+
+def _outcomes(job_id: str, *, landed: Sequence[int] = (),
+              failed: Sequence[int] = ()) -> Callable[[Any], Awaitable[object]]:
+    async def write(conn: Any) -> None:
+        await record_outcomes(conn, job_id, landed=landed, failed=failed)
+    return write
 
 
 def _by_job(failed: Sequence[FailedLead]) -> dict[str, list[int]]:

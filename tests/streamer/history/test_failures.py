@@ -112,3 +112,19 @@ async def test_purge_deletes_only_rows_older_than_the_age_and_is_audited(
     entry = (await audit.entries(source_db, limit=5))[0]
     assert (entry.actor, entry.action, entry.parameters["deleted"]) == ("ana", "errors.purge", deleted)
     await source_db.execute("DELETE FROM streamer_audit_log WHERE action = 'errors.purge' AND actor = 'ana'")
+
+
+async def test_concurrent_reports_for_one_job_count_every_lead(
+    services: Endpoints, source_db: asyncpg.Connection, migrated: None, jobs: list[str]
+) -> None:
+    """Batches of one job landing at the same time (two partitions) add up, none overwriting the
+    other's count."""
+    job = await new_job(source_db, jobs)
+    conns = [await asyncpg.connect(services.source_dsn) for _ in range(4)]
+    try:
+        await asyncio.gather(*(record_outcomes(c, job.id, landed=list(range(i * 100, i * 100 + 100)))
+                               for i, c in enumerate(conns)))
+    finally:
+        for c in conns:
+            await c.close()
+    assert (await job_now(source_db, job)).exported_leads == 400
