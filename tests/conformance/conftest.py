@@ -33,22 +33,11 @@ import httpx
 import pytest
 
 from connectors.postgrest.keys import issue_key
+from schemas.sql_files import migration_files
 
-ROLES_SQL = """
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-    CREATE ROLE anon NOLOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-    CREATE ROLE authenticated NOLOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-    CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
-  END IF;
-END $$;
-GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
-"""
+# Supabase's API roles, created when missing: the product's own SQL for them (the database
+# behind a real PostgREST may not have been migrated by us).
+ROLES_SQL = next(f.sql for f in migration_files("destination") if f.name == "common/000_roles.sql")
 ALL_ROLES = ("anon", "authenticated", "service_role")
 REPO = Path(__file__).resolve().parents[2]
 
