@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from connectors.postgres.migrations import MigrationFailed, Outcome, apply_files
+from connectors.postgres.migrations import MigrationFailed, Outcome, apply_to
 from schemas.sql_files import Target, migration_files
 from streamer.config import Settings
 from streamer.errors import ConfigError, MigrationError
@@ -21,15 +21,11 @@ def dsn_for(settings: Settings, target: Target) -> str:
 
 async def migrate(settings: Settings, target: Target) -> list[Outcome]:
     try:
-        conn = await asyncpg.connect(dsn_for(settings, target), timeout=15)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise MigrationError(f"cannot connect to the {target} database: {type(exc).__name__}: {exc}") from None
-    try:
-        return await apply_files(conn, migration_files(target))
+        return await apply_to(dsn_for(settings, target), migration_files(target))
     except MigrationFailed as exc:
         hint = (f" — role {exc.user!r} lacks a privilege: run the migration as the tables' owner or a "
                 "superuser (on Supabase, the postgres role), or GRANT it what the message names"
                 if exc.lacks_privilege else "")
         raise MigrationError(f"{target}: {exc}{hint}") from None
-    finally:
-        await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise MigrationError(f"cannot connect to the {target} database: {type(exc).__name__}: {exc}") from None

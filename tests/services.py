@@ -100,17 +100,11 @@ def from_testcontainers() -> Iterator[Endpoints]:  # pragma: no cover - needs a 
 
 
 async def _migrate(source_dsn: str, destination_dsn: str) -> None:  # pragma: no cover
-    import asyncpg
-
-    from connectors.postgres.migrations import apply_files
+    from connectors.postgres.migrations import apply_to
     from schemas.sql_files import migration_files
 
-    for dsn, target in ((source_dsn, "source"), (destination_dsn, "destination")):
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_files(conn, migration_files(target))  # type: ignore[arg-type]
-        finally:
-            await conn.close()
+    await apply_to(source_dsn, migration_files("source"))
+    await apply_to(destination_dsn, migration_files("destination"))
 
 
 @contextmanager

@@ -67,3 +67,13 @@ async def _apply_one(conn: asyncpg.Connection, file: SqlFile) -> Outcome:
             file.name, file.checksum,
         )
     return Outcome(file.name, "applied" if known is None else "reapplied")
+
+
+async def apply_to(dsn: str, files: Sequence[SqlFile], *, connect_timeout: float = 15) -> list[Outcome]:
+    """Connect to `dsn`, apply `files`, disconnect. Connection failures leave as asyncpg or OS
+    errors; a failing file as `MigrationFailed`."""
+    conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    try:
+        return await apply_files(conn, files)
+    finally:
+        await conn.close()

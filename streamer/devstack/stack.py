@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import asyncpg
-
-from connectors.postgres.migrations import apply_files
+from connectors.postgres.migrations import apply_to
 from connectors.postgrest.keys import issue_key
 from schemas.sql_files import migration_files
 from streamer.config import DevStackSettings
@@ -133,12 +131,8 @@ class Stack:
         return timings
 
     async def _migrate(self, source: PostgresNode, destination: PostgresNode) -> None:
-        for node, target in ((source, "source"), (destination, "destination")):
-            conn = await asyncpg.connect(node.dsn())
-            try:
-                await apply_files(conn, migration_files(target))  # type: ignore[arg-type]
-            finally:
-                await conn.close()
+        await apply_to(source.dsn(), migration_files("source"))
+        await apply_to(destination.dsn(), migration_files("destination"))
 
     def down(self, progress: Progress = lambda _: None) -> None:
         s = self._secrets(create=False)

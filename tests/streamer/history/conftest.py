@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from connectors.kafka.client import Admin, Consumer
-from connectors.postgres.migrations import apply_files
+from connectors.postgres.migrations import apply_to
 from schemas.event import header
 from schemas.sql_files import migration_files
 from streamer.config import DestinationSettings, HistorySettings, KafkaSettings, Settings, SourceSettings
@@ -41,11 +41,7 @@ class Leads:
 
 @pytest.fixture(scope="session")
 async def migrated(services: Endpoints) -> None:
-    conn = await asyncpg.connect(services.source_dsn)
-    try:
-        await apply_files(conn, migration_files("source"))
-    finally:
-        await conn.close()
+    await apply_to(services.source_dsn, migration_files("source"))
 
 
 def history_settings(services: Endpoints, unique: str, **history: Any) -> Settings:
