@@ -6,12 +6,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
 from streamer.config import KafkaSettings
 from streamer.devstack.stack import Endpoints
 from tests.services import find_services
 from tests.streamer.sink.pipeline import Pipeline
+
+# hypothesis is imported here, at collection, on purpose: its pytest plugin otherwise imports it
+# lazily in the terminal summary of runs that did not use it, and CPython 3.11.7's AST builder
+# can then fail with "AST constructor recursion depth mismatch" (python/cpython#106905, fixed in
+# 3.11.8) while pytest rewrites hypothesis' modules, turning a finished run into an INTERNALERROR.
 
 
 @pytest.fixture(scope="session")
