@@ -1,7 +1,7 @@
 """One batch into TabuladorMax's `leads`, in one transaction tagged as the reverse path's.
 
 `set_config('streamer.sync_source', 'gestao_scouter', true)` lasts for the transaction only;
-the source's tagging trigger (schemas/sql/source/010_leads.sql) reads it and marks the rows
+the source's tagging trigger (schemas/sql/source/010_leads_capture.sql) reads it and marks the rows
 `sync_source = 'gestao_scouter'`, which is what keeps them from going back to Gestão Scouter.
 The rows set `updated_at` themselves, so the trigger keeps it (it moves `updated_at` only on an
 update that left it unchanged, and the upsert updates only when it is newer).

@@ -2,7 +2,7 @@
 "reverse sync does not work" entries).
 
 - The source must tag each write: column `sync_source` plus the enabled `leads_tag_write`
-  trigger (schemas/sql/source/010_leads.sql); the sink must skip `gestao_scouter`.
+  trigger (schemas/sql/source/010_leads_capture.sql); the sink must skip `gestao_scouter`.
 - The destination, if it runs the reverse trigger `sync_to_tabuladormax`, must skip rows tagged
   `tabuladormax` (else every synced lead comes back); the webhook must have a key to verify the
   trigger's calls with.

@@ -32,7 +32,7 @@ from streamer.webhook.errors import WebhookError
 MAX_REPORTED_ERRORS = 50
 TYPE_TO_OP: dict[str, Literal["c", "u"]] = {"INSERT": "c", "UPDATE": "u"}
 Loc = tuple[int | str, ...]
-# The integer columns' SQL types (schemas/sql/source/010_leads.sql): bigint id, integer others.
+# The integer columns' SQL types (schemas/sql/common/010_leads.sql): bigint id, integer others.
 INT_COLUMNS = {"id": ("bigint", 1, 2**63 - 1), "age": ("integer", 0, 2**31 - 1),
                "altura_cm": ("integer", 0, 2**31 - 1), "tentativas_contato": ("integer", 0, 2**31 - 1)}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,4 +1,5 @@
--- Gestão Scouter's copy of the leads (the destination). Same 49 columns as the source.
+-- The leads table, the same 49 columns on both sides: TabuladorMax's (the source of truth) and
+-- Gestão Scouter's copy. See schemas/lead.py; capture's extras are in source/010_leads_capture.sql.
 CREATE TABLE IF NOT EXISTS public.leads (
   id                      bigint PRIMARY KEY,
   name                    text,
@@ -60,4 +61,3 @@ DROP POLICY IF EXISTS service_role_full_access_leads ON public.leads;
 CREATE POLICY service_role_full_access_leads ON public.leads
   FOR ALL TO service_role USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.leads TO service_role;
-
