@@ -141,9 +141,10 @@ class Metrics:
         self._sink_failed = Counter("streamer_sink_leads_failed_total",
                                     "Leads recorded as failed (error table + dead-letter topic), by HTTP status",
                                     ["status"], registry=r)
-        self._sink_filtered = Counter("streamer_sink_events_skipped_total",
-                                      "Events not sent: loop filter, superseded in batch, delete_mode=ignore",
-                                      ["reason"], registry=r)
+        self._sink_filtered = Counter(
+            "streamer_sink_events_skipped_total",
+            "Events not sent: loop filter, superseded in batch, delete_mode=ignore, predates a delete",
+            ["reason"], registry=r)
         self._sink_dlq = Counter("streamer_sink_dead_lettered_total", "Records written to the dead-letter topic",
                                  registry=r)
         self._sink_lag = Gauge("streamer_sink_consumer_lag", "Records behind the partition's end", ["partition"],

@@ -21,6 +21,10 @@ Rules, in the order they apply to each record (offset order):
    A lead with at least one event of ours is written in its latest state even when that state
    came from an echo: the echo is the full source row, ours included, and writing an older
    state instead would undo the destination's own change.
+6. Given the sink's `RecentDeletes` (`deleted.py`), every delete is remembered there, and an
+   upsert of a lead whose `updated_at` is not newer than the version a delete removed is skipped,
+   `predates_delete`: an export page read that raced the delete must not resurrect the lead.
+   Checked before folding, so it holds within a batch and across batches.
 
 Outgoing rows are mapped (`mapping.py`) and stamped `sync_source = 'tabuladormax'`, so the
 destination's reverse trigger ignores them.
@@ -45,11 +49,13 @@ from pydantic import ValidationError
 from schemas.event import ChangeEvent
 from schemas.lead import SYNC_SOURCE_LOCAL
 from streamer.config import SinkSettings
+from streamer.sink.deleted import RecentDeletes
 from streamer.sink.mapping import IDENTITY, SYNC_SOURCE_COLUMN, FieldMapping
 
 REASON_TOMBSTONE = "tombstone"
 REASON_DELETE_IGNORED = "delete_ignored"
 REASON_ECHO = "echo"  # counted as "echo:<sync_source>"
+REASON_PREDATES_DELETE = "predates_delete"
 MAX_REASON = 300
 
 
@@ -182,8 +188,10 @@ class _Lead:
     echoes: Counter[str] = field(default_factory=Counter)
 
 
-def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions()) -> Plan:
-    """The plan for `records`, all from one partition of one topic (not empty)."""
+def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions(),
+               deleted: RecentDeletes | None = None) -> Plan:
+    """The plan for `records`, all from one partition of one topic (not empty). `deleted`, when
+    given, is read and updated (rule 6)."""
     if not records:
         raise ValueError("no records to plan")
     ordered = sorted(records, key=lambda r: r.offset)
@@ -203,6 +211,12 @@ def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions
             skipped[REASON_DELETE_IGNORED] += 1
         else:
             lead_id, event = decoded
+            if deleted is not None:
+                if event.op == "d":
+                    deleted.record(lead_id, event.before)
+                elif deleted.predates_delete(lead_id, event.after):
+                    skipped[REASON_PREDATES_DELETE] += 1
+                    continue
             if lead_id in leads:
                 superseded += 1
             leads[lead_id] = _fold(leads.get(lead_id), event, record.offset, options)

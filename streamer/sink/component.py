@@ -29,6 +29,7 @@ from streamer.lifecycle import run_with_restarts
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import PlanOptions, RecordLike, build_plan
+from streamer.sink.deleted import RecentDeletes
 from streamer.sink.failures import FailureRecorder
 from streamer.sink.health import SinkHealth
 from streamer.sink.lander import Abandoned, Lander
@@ -51,6 +52,7 @@ class SinkComponent:
         self.topic = topic or settings.kafka.leads_topic
         self.stop_at = stop_at
         self.health = SinkHealth()
+        self.deleted = RecentDeletes()  # kept across rebalances: see deleted.py
         self._consuming = False
 
     def ready(self) -> bool:
@@ -179,7 +181,7 @@ class _Loop:
 
     async def _land(self, tp: TopicPartition, records: list[RecordLike]) -> None:
         span = self.tracker.dispatch(tp, records[0].offset, records[-1].offset)
-        plan = build_plan(records, self.options)
+        plan = build_plan(records, self.options, self.sink.deleted)
         for reason, n in plan.skipped.items():
             self.sink.metrics.sink_skipped(reason, n)
         if plan.superseded:
