@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SYNC_SOURCE_LOCAL = "tabuladormax"
 SYNC_SOURCE_REMOTE = "gestao_scouter"
+# The sink names itself in this header on every write; Gestão Scouter's tagging trigger reads it
+# from PostgREST's `request.headers` (streamer/webhook/trigger_sql.py).
+SYNC_SOURCE_HEADER = "X-Sync-Source"
 
 
 class Lead(BaseModel):

@@ -53,7 +53,9 @@ class PostgrestClient:
         allow_http: bool = False,
         max_connections: int = 8,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """`headers` are sent with every request, beside the key's."""
         key = service_key.get_secret_value() if isinstance(service_key, SecretStr) else service_key
         if not key:
             raise PostgrestConfigError("the destination service key is empty")
@@ -63,7 +65,7 @@ class PostgrestClient:
         self._http = httpx.AsyncClient(
             base_url=self.rest_url + "/",
             # postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
-            headers={"apikey": key, "Authorization": f"Bearer {key}"},
+            headers={**(headers or {}), "apikey": key, "Authorization": f"Bearer {key}"},
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
@@ -72,12 +74,13 @@ class PostgrestClient:
     @classmethod
     def from_settings(
         cls, settings: DestinationSettings, *, max_connections: int = 8,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, headers: Mapping[str, str] | None = None,
     ) -> Self:
         if settings.service_key is None:
             raise PostgrestConfigError("no destination service key (STREAMER_DESTINATION__SERVICE_KEY)")
         return cls(settings.rest_url, settings.service_key, timeout=settings.timeout_seconds,
-                   allow_http=settings.allow_http, max_connections=max_connections, transport=transport)
+                   allow_http=settings.allow_http, max_connections=max_connections, transport=transport,
+                   headers=headers)
 
     def __repr__(self) -> str:
         return f"PostgrestClient(rest_url={self.rest_url!r})"

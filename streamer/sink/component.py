@@ -24,6 +24,7 @@ from connectors.kafka.errors import KafkaConnectorError
 from connectors.postgres.errors import PostgresError
 from connectors.postgrest.client import PostgrestClient
 from schemas.event import now_ms
+from schemas.lead import SYNC_SOURCE_HEADER, SYNC_SOURCE_LOCAL
 from streamer.config import Settings
 from streamer.lifecycle import run_with_restarts
 from streamer.logging import get_logger
@@ -71,7 +72,9 @@ class SinkComponent:
     async def _session(self, stopping: asyncio.Event) -> None:
         s = self.settings
         async with AsyncExitStack() as stack:
-            client = PostgrestClient.from_settings(s.destination, max_connections=2 * s.sink.max_in_flight)
+            # The header tells Gestão Scouter's tagging trigger that this write is the sync's.
+            client = PostgrestClient.from_settings(s.destination, max_connections=2 * s.sink.max_in_flight,
+                                                   headers={SYNC_SOURCE_HEADER: SYNC_SOURCE_LOCAL})
             stack.push_async_callback(client.aclose)
             mapping = await checked_mapping(client, s, self.health, stopping)
             if mapping is None:

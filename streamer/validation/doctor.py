@@ -95,4 +95,5 @@ async def _destination_loop(settings: Settings) -> list[Check]:
     async with connect(dest.dsn.get_secret_value()) as conn:
         column = await loop.has_column(conn, DEST_SCHEMA, dest.table, "sync_source")
         trigger = await loop.read_trigger(conn, DEST_SCHEMA, dest.table, loop.REVERSE_TRIGGER)
-    return loop.reverse_verdict(column, trigger, loop.webhook_key_configured(settings), dest.table)
+        tagger = await loop.read_trigger(conn, DEST_SCHEMA, dest.table, loop.DESTINATION_TAG_TRIGGER)
+    return loop.reverse_verdict(column, trigger, loop.webhook_key_configured(settings), dest.table, tagger=tagger)

@@ -4,8 +4,9 @@
 - The source must tag each write: column `sync_source` plus the enabled `leads_tag_write`
   trigger (schemas/sql/source/010_leads_capture.sql); the sink must skip `gestao_scouter`.
 - The destination, if it runs the reverse trigger `sync_to_tabuladormax`, must skip rows tagged
-  `tabuladormax` (else every synced lead comes back); the webhook must have a key to verify the
-  trigger's calls with.
+  `tabuladormax` (else every synced lead comes back), must tag its own writes with the enabled
+  `tag_gestao_scouter_write` trigger (else an edit of a lead the sync wrote keeps the sync's tag
+  and is never sent), and the webhook must have a key to verify the trigger's calls with.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from streamer.validation.report import Check
 
 TAG_TRIGGER = "leads_tag_write"
 REVERSE_TRIGGER = "sync_to_tabuladormax"
+DESTINATION_TAG_TRIGGER = "tag_gestao_scouter_write"
 TRIGGER_SQL = """
 SELECT t.tgenabled::text AS enabled, p.prosrc AS body
 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
@@ -57,8 +59,10 @@ def tagging_verdict(has_column: bool, trigger: Trigger | None, skip_sources: Col
     return Check("loop: source tag", "ok", f"{TAG_TRIGGER} tags every write; the sink skips {SYNC_SOURCE_REMOTE!r}")
 
 
-def reverse_verdict(has_column: bool, trigger: Trigger | None, webhook_key: bool, table: str) -> list[Check]:
-    """The destination side: its sync_source column, its reverse trigger and the webhook's key."""
+def reverse_verdict(has_column: bool, trigger: Trigger | None, webhook_key: bool, table: str, *,
+                    tagger: Trigger | None) -> list[Check]:
+    """The destination side: its sync_source column, its reverse and tagging triggers, and the
+    webhook's key."""
     checks = []
     if not has_column:
         checks.append(Check("loop: destination tag", "fail", f"destination table {table} has no sync_source column",
@@ -81,6 +85,12 @@ def reverse_verdict(has_column: bool, trigger: Trigger | None, webhook_key: bool
     elif trigger.enabled == "D":
         checks.append(Check("reverse sync", "warn", f"trigger {REVERSE_TRIGGER} is disabled",
                             f"ALTER TABLE public.{table} ENABLE TRIGGER {REVERSE_TRIGGER};"))
+    elif tagger is None or tagger.enabled == "D":
+        state = "is disabled" if tagger is not None else "is missing"
+        checks.append(Check("reverse sync", "fail", f"trigger {DESTINATION_TAG_TRIGGER} {state} on the destination's "
+                                                    f"{table}: an edit of a lead the sync wrote keeps sync_source "
+                                                    f"{SYNC_SOURCE_LOCAL!r} and is never sent to TabuladorMax",
+                            f"reinstall: {trigger_fix} (it adds the tagging trigger beside {REVERSE_TRIGGER})"))
     elif not webhook_key:
         checks.append(Check("reverse sync", "fail", f"trigger {REVERSE_TRIGGER} posts to the webhook, but the "
                                                     "webhook has no key to verify its calls with",

@@ -23,6 +23,7 @@ from connectors.postgrest.keys import issue_key
 from streamer.devstack.stack import Endpoints
 from streamer.sink.mapping import FieldMapping
 from streamer.validation.drift import destination_drift, read_source_columns
+from streamer.webhook.trigger_sql import tagging_sql
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +211,8 @@ async def test_sync_loop_missing_source_tag_trigger_is_reported_then_clears(
 async def test_reverse_sync_without_loop_guard_or_webhook_key_is_reported(
     services: Endpoints, copies: Copies, tmp_path: Path,
 ) -> None:
-    """'Sincronização reversa não funciona': an unguarded trigger is a loop; a guarded one needs the webhook key."""
+    """'Sincronização reversa não funciona': an unguarded trigger is a loop; a guarded one needs the
+    tagging trigger (else edits of synced leads are swallowed) and the webhook key."""
     function = f"public.notify_{copies.table}"
     trigger = (f"CREATE OR REPLACE TRIGGER sync_to_tabuladormax AFTER INSERT OR UPDATE ON public.{copies.table} "
                f"FOR EACH ROW EXECUTE FUNCTION {function}()")
@@ -226,6 +228,9 @@ async def test_reverse_sync_without_loop_guard_or_webhook_key_is_reported(
           IF NEW.sync_source = 'tabuladormax' OR NEW.sync_source = 'supabase' THEN RETURN NEW; END IF;
           PERFORM pg_notify('reverse', NEW.id::text); RETURN NEW;
         END $$""")
+    untagged = checks_of(await run(services, copies.table, tmp_path, "doctor", "--json"))["reverse sync"]
+    assert untagged["status"] == "fail" and "tag_gestao_scouter_write" in untagged["detail"]
+    await copies.destination.execute(tagging_sql(table=copies.table))
     no_key = checks_of(await run(services, copies.table, tmp_path, "doctor", "--json"))["reverse sync"]
     assert no_key["status"] == "fail" and "STREAMER_WEBHOOK__JWT_SECRET" in no_key["fix"]
     keyed = await run(services, copies.table, tmp_path, "doctor", "--json", STREAMER_WEBHOOK__JWT_SECRET="s" * 40)

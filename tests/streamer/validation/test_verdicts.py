@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from connectors.postgres.slot import SlotStatus
 from streamer.validation.health import StuckJob, growth_verdict, lag_verdict, slot_verdict, stuck_verdict
 from streamer.validation.loop import Trigger, reverse_verdict, tagging_verdict
@@ -9,6 +11,7 @@ from streamer.validation.report import overall
 from streamer.validation.rls import RlsFacts, rls_verdict
 
 GUARDED = "IF NEW.sync_source = 'tabuladormax' OR NEW.sync_source = 'supabase' THEN RETURN NEW; END IF;"
+TAGGER = Trigger("O", "new.sync_source := coalesce(origin, 'gestao_scouter');")
 
 
 def slot(**kw: object) -> SlotStatus:
@@ -82,19 +85,27 @@ def test_source_tagging_verdicts() -> None:
 
 def test_reverse_trigger_without_the_loop_guard_fails() -> None:
     """A reverse trigger that does not skip 'tabuladormax' rows is a loop; the fix replaces it."""
-    [_, check] = reverse_verdict(True, Trigger("O", "PERFORM net.http_post(...)"), True, "leads")
+    [_, check] = reverse_verdict(True, Trigger("O", "PERFORM net.http_post(...)"), True, "leads", tagger=TAGGER)
     assert check.status == "fail" and "loop" in check.detail and "streamer reverse trigger-sql" in check.fix
 
 
 def test_reverse_trigger_needs_a_webhook_key() -> None:
     """With the guard but no webhook key the reverse path cannot work; with both it is ok."""
-    [_, no_key] = reverse_verdict(True, Trigger("O", GUARDED), False, "leads")
+    [_, no_key] = reverse_verdict(True, Trigger("O", GUARDED), False, "leads", tagger=TAGGER)
     assert no_key.status == "fail" and "STREAMER_WEBHOOK__JWT_SECRET" in no_key.fix
-    [_, ok] = reverse_verdict(True, Trigger("O", GUARDED), True, "leads")
+    [_, ok] = reverse_verdict(True, Trigger("O", GUARDED), True, "leads", tagger=TAGGER)
     assert ok.status == "ok"
+
+
+@pytest.mark.parametrize("tagger", [None, Trigger("D", "")])
+def test_reverse_trigger_without_the_destination_tagging_trigger_fails(tagger: Trigger | None) -> None:
+    """Without its tagging trigger, Gestão Scouter's edits of synced leads are swallowed as echoes."""
+    [_, check] = reverse_verdict(True, Trigger("O", GUARDED), True, "leads", tagger=tagger)
+    assert check.status == "fail" and "tag_gestao_scouter_write" in check.detail
+    assert "never sent" in check.detail and "streamer reverse trigger-sql" in check.fix
 
 
 def test_no_reverse_trigger_is_skipped_as_optional() -> None:
     """Reverse sync is optional: skipped, with how to enable it; exit code unaffected."""
-    checks = reverse_verdict(True, None, False, "leads")
+    checks = reverse_verdict(True, None, False, "leads", tagger=None)
     assert [c.status for c in checks] == ["ok", "skip"] and overall(checks) == 0

@@ -44,22 +44,59 @@ async def scratch_db(services: Endpoints, unique: str) -> AsyncIterator[asyncpg.
         await admin.close()
 
 
+async def installed(db: asyncpg.Connection) -> None:
+    await db.execute(STANDINS)
+    await db.execute(trigger_sql(URL).replace("create extension if not exists pg_net;", ""))
+    await db.execute("INSERT INTO vault.decrypted_secrets VALUES ('tabuladormax_webhook_key', 'k-123')")
+
+
+async def as_the_sync(db: asyncpg.Connection, sql: str) -> None:
+    """A write as the sink makes it through PostgREST: its X-Sync-Source header in request.headers."""
+    async with db.transaction():
+        await db.execute("""SELECT set_config('request.headers', '{"x-sync-source": "tabuladormax"}', true)""")
+        await db.execute(sql)
+
+
+async def posted(db: asyncpg.Connection) -> list[tuple[int, str, str, str]]:
+    calls = await db.fetch("SELECT body FROM net.calls")
+    return [(b["lead"]["id"], b["type"], b["source"], b["lead"]["sync_source"])
+            for b in (orjson.loads(c["body"]) for c in calls)]
+
+
 async def test_the_trigger_posts_gestao_scouter_edits_and_skips_echoes(scratch_db: asyncpg.Connection) -> None:
-    """Inserts and updates are posted with the Vault key; rows tagged tabuladormax/supabase are not."""
-    sql = trigger_sql(URL).replace("create extension if not exists pg_net;", "")
-    await scratch_db.execute(STANDINS)
-    await scratch_db.execute(sql)
-    await scratch_db.execute("INSERT INTO vault.decrypted_secrets VALUES ('tabuladormax_webhook_key', 'k-123')")
-    await scratch_db.execute("INSERT INTO public.leads VALUES (1, 'a', 'gestao_scouter', now()), "
-                             "(2, 'b', 'tabuladormax', now()), (3, 'c', 'supabase', now()), (4, 'd', NULL, now())")
+    """Gestão Scouter's own inserts and updates are posted with the Vault key; the sync's writes
+    (header) and a session that says it is Supabase's are not."""
+    await installed(scratch_db)
+    await scratch_db.execute("INSERT INTO public.leads VALUES (1, 'a', NULL, now()), (4, 'd', 'anything', now())")
+    await as_the_sync(scratch_db, "INSERT INTO public.leads VALUES (2, 'b', 'tabuladormax', now())")
+    async with scratch_db.transaction():
+        await scratch_db.execute("SELECT set_config('streamer.sync_source', 'supabase', true)")
+        await scratch_db.execute("INSERT INTO public.leads VALUES (3, 'c', NULL, now())")
     await scratch_db.execute("UPDATE public.leads SET name = 'a2' WHERE id = 1")
-    calls = await scratch_db.fetch("SELECT url, headers, body, timeout_ms FROM net.calls")
-    bodies = [orjson.loads(c["body"]) for c in calls]
-    assert [(b["lead"]["id"], b["type"], b["source"]) for b in bodies] == [
-        (1, "INSERT", "gestao_scouter"), (4, "INSERT", "gestao_scouter"), (1, "UPDATE", "gestao_scouter")]
+    assert await posted(scratch_db) == [
+        (1, "INSERT", "gestao_scouter", "gestao_scouter"), (4, "INSERT", "gestao_scouter", "gestao_scouter"),
+        (1, "UPDATE", "gestao_scouter", "gestao_scouter")]
+    tags = dict(await scratch_db.fetch("SELECT id, sync_source FROM public.leads"))
+    assert tags == {1: "gestao_scouter", 2: "tabuladormax", 3: "supabase", 4: "gestao_scouter"}
+    calls = await scratch_db.fetch("SELECT url, headers FROM net.calls")
     assert {c["url"] for c in calls} == {URL}
     assert orjson.loads(calls[0]["headers"])["Authorization"] == "Bearer k-123"
     assert "k-123" not in await scratch_db.fetchval("SELECT prosrc FROM pg_proc WHERE proname = 'notify_tabuladormax'")
+
+
+async def test_an_edit_of_a_lead_the_sync_wrote_is_sent_and_the_syncs_next_write_is_not(
+    scratch_db: asyncpg.Connection,
+) -> None:
+    """The case the seed's trigger got wrong: the row still says 'tabuladormax' from the last sync
+    when an analyst edits another column; the edit is Gestão Scouter's and must reach TabuladorMax.
+    The sync's next write of the lead is tagged 'tabuladormax' again and not sent back."""
+    await installed(scratch_db)
+    await as_the_sync(scratch_db, "INSERT INTO public.leads VALUES (7, 'synced', 'tabuladormax', now())")
+    await scratch_db.execute("UPDATE public.leads SET name = 'edited here' WHERE id = 7")
+    await as_the_sync(scratch_db, "UPDATE public.leads SET name = 'synced again', sync_source = 'tabuladormax' "
+                                  "WHERE id = 7")
+    assert await posted(scratch_db) == [(7, "UPDATE", "gestao_scouter", "gestao_scouter")]
+    assert await scratch_db.fetchval("SELECT sync_source FROM public.leads WHERE id = 7") == "tabuladormax"
 
 
 async def test_without_the_vault_secret_the_write_goes_through_and_nothing_is_sent(
