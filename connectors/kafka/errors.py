@@ -2,6 +2,8 @@
 
     KafkaConnectorError      root; `retriable` copied from aiokafka's classification
     ├── KafkaUnavailable     no broker answered (connection refused, timeouts): retriable
+    ├── KafkaGroupChanged    the consumer group moved on without us (a rebalance or an eviction
+    │                        failed our commit): retriable, by joining again
     └── KafkaRejected        the broker refused the request (auth, invalid topic, too large)
 """
 
@@ -26,8 +28,18 @@ class KafkaUnavailable(KafkaConnectorError):
     retriable = True
 
 
+class KafkaGroupChanged(KafkaConnectorError):
+    retriable = True
+
+
 class KafkaRejected(KafkaConnectorError):
     pass
+
+
+# aiokafka marks these not retriable, and for the one call they are; a consumer that starts over
+# (joins the group again, reads from the committed offsets) recovers from each.
+_GROUP_CHANGED = (ak.CommitFailedError, ak.RebalanceInProgressError, ak.UnknownMemberIdError,
+                  ak.IllegalGenerationError)
 
 
 @contextmanager
@@ -38,6 +50,8 @@ def translate_kafka_errors(action: str) -> Iterator[None]:
     except (ak.KafkaConnectionError, ak.NoBrokersAvailable, ak.KafkaTimeoutError,
             ak.RequestTimedOutError) as exc:
         raise KafkaUnavailable(f"{action}: Kafka unavailable ({type(exc).__name__})") from exc
+    except _GROUP_CHANGED as exc:
+        raise KafkaGroupChanged(f"{action}: the consumer group changed ({type(exc).__name__})") from exc
     except ak.KafkaError as exc:
         retriable = bool(getattr(exc, "retriable", False))
         cls = KafkaUnavailable if retriable else KafkaRejected

@@ -41,6 +41,8 @@ from streamer.sink.startup import checked_mapping
 
 log = get_logger(__name__)
 RETRIABLE = (PostgresError, KafkaConnectorError, OSError, asyncpg.PostgresConnectionError)
+# A rebalance must finish well within the group's max.poll.interval (300 s by default).
+RELEASE_SECONDS = 30.0
 
 
 class SinkComponent:
@@ -126,6 +128,8 @@ class _Loop:
         self.oldest: dict[TopicPartition, float] = {}
         self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
         self.paused: set[TopicPartition] = set()
+        self.revoking: set[TopicPartition] = set()  # being released: nothing new is dispatched
+        self.turn = 0  # where the next dispatch round starts, so every partition gets its turn
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self.commit_lock = asyncio.Lock()
 
@@ -136,16 +140,25 @@ class _Loop:
 
     async def run(self) -> None:
         assert self.consumer is not None
-        while not self.stopping.is_set():
-            self._reap()
-            self._flow_control()
-            fetched = await self.consumer.getmany(timeout_ms=self._fetch_wait_ms(), max_records=self.batch_size * 8)
-            for tp, records in fetched.items():
-                self._buffer(tp, records)
-            self._dispatch()
-            self._report_lag()
-            if self.sink.stop_at is not None and await self._burst_done():
-                break
+        try:
+            while not self.stopping.is_set():
+                self._reap()
+                self._flow_control()
+                fetched = await self.consumer.getmany(timeout_ms=self._fetch_wait_ms(),
+                                                      max_records=self.batch_size * 8)
+                for tp, records in fetched.items():
+                    self._buffer(tp, records)
+                self._dispatch()
+                self._report_lag()
+                if self.sink.stop_at is not None and await self._burst_done():
+                    break
+        except BaseException:
+            # The session is failing: its batches in flight have no owner left to commit them.
+            # Cancelled, they are not committed, and the next session lands them again.
+            for task in self.in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            raise
         await self._drain()
 
     def _fetch_wait_ms(self) -> int:
@@ -167,10 +180,15 @@ class _Loop:
         if self.lander.health.is_blocked:
             return
         now = time.monotonic()
-        for tp, buffer in self.buffers.items():
+        # Round robin: with more backlogged partitions than batches in flight, starting from the
+        # same partition every time would starve the last ones.
+        order = list(self.buffers)
+        start = self.turn % len(order) if order else 0
+        for i, tp in enumerate(order[start:] + order[:start]):
             if len(self.in_flight) >= self.max_in_flight:
-                return
-            if tp in self.in_flight or not buffer:
+                break
+            buffer = self.buffers[tp]
+            if tp in self.in_flight or tp in self.revoking or not buffer:
                 continue
             if len(buffer) < self.batch_size and now - self.oldest.get(tp, now) < self.linger:
                 continue
@@ -180,6 +198,7 @@ class _Loop:
             else:
                 self.oldest.pop(tp, None)
             self.in_flight[tp] = asyncio.create_task(self._land(tp, batch), name=f"land {tp.partition}")
+            self.turn = start + i + 1
         self.sink.metrics.sink_in_flight(len(self.in_flight))
 
     async def _land(self, tp: TopicPartition, records: list[RecordLike]) -> None:
@@ -207,22 +226,27 @@ class _Loop:
 
     def _reap(self) -> None:
         for tp, task in list(self.in_flight.items()):
-            if task.done():
+            if task.done() and tp not in self.revoking:  # release() owns the batches it waits for
                 del self.in_flight[tp]
-                error = task.exception()
+                error = None if task.cancelled() else task.exception()
                 if error is not None and not isinstance(error, Abandoned):
                     raise error
 
     def _flow_control(self) -> None:
-        """Pause fetching for partitions with a full buffer, and for all while blocked."""
-        want = {tp for tp, b in self.buffers.items() if len(b) >= 4 * self.batch_size}
+        """Pause fetching for partitions with a full buffer, and for all while blocked.
+
+        Compared with what the consumer says is paused, not with what we last asked: a rebalance
+        gives the consumer fresh, unpaused partitions, and resuming one it no longer has fails."""
+        assigned = set(self.raw.assignment())
+        want = {tp for tp, b in self.buffers.items() if len(b) >= 4 * self.batch_size} & assigned
         if self.lander.health.is_blocked:
-            want |= set(self.raw.assignment())
+            want |= assigned
+        actual = set(self.raw.paused())
+        if want - actual:
+            self.raw.pause(*(want - actual))
+        if actual - want:
+            self.raw.resume(*(actual - want))
         if want != self.paused:
-            if want - self.paused:
-                self.raw.pause(*(want - self.paused))
-            if self.paused - want:
-                self.raw.resume(*(self.paused - want))
             self.paused = want
             self.sink.metrics.sink_paused(len(want))
 
@@ -250,20 +274,49 @@ class _Loop:
         return not self.in_flight
 
     async def release(self, partitions: list[TopicPartition]) -> None:
-        """A rebalance takes partitions away: finish their batches, commit, forget them."""
-        tasks = [self.in_flight.pop(tp) for tp in partitions if tp in self.in_flight]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self._commit()
-        for tp in partitions:
-            self.buffers.pop(tp, None)
-            self.oldest.pop(tp, None)
-        self.tracker.revoke(partitions)
+        """A rebalance takes partitions away: drop what is buffered for them (their next owner
+        reads it again from the committed offset), let their batches in flight finish for up to
+        `RELEASE_SECONDS` and abandon the rest (a batch stuck on an outage must not hold the
+        whole group's rebalance), commit what landed, and forget them."""
+        revoked = set(partitions)
+        self.revoking |= revoked
+        try:
+            for tp in revoked:
+                self.buffers.pop(tp, None)
+                self.oldest.pop(tp, None)
+            tasks = [self.in_flight[tp] for tp in revoked if tp in self.in_flight]
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=RELEASE_SECONDS)
+                for task in stuck:
+                    task.cancel()
+                if stuck:
+                    log.warning("sink abandoned batches of revoked partitions", batches=len(stuck),
+                                after_seconds=RELEASE_SECONDS)
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for task in tasks:
+                    error = None if task.cancelled() else task.exception()
+                    if error is not None and not isinstance(error, Abandoned):
+                        log.warning("sink batch of a revoked partition failed; its next owner lands it",
+                                    error=f"{type(error).__name__}: {error}")
+            await self._commit()
+        except (KafkaConnectorError, OSError) as exc:
+            # Not landed for sure, so not committed: the next owner lands it again.
+            log.warning("sink could not commit revoked partitions", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            for tp in revoked:
+                self.in_flight.pop(tp, None)
+            self.tracker.revoke(partitions)
+            self.paused -= revoked
+            self.revoking -= revoked
 
     async def _drain(self) -> None:
         """Stopping: let in-flight batches finish (a batch stuck on an outage is abandoned)."""
         if self.in_flight:
             log.info("sink draining", batches=len(self.in_flight))
-            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            outcomes = await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
             self.in_flight.clear()
+            for error in outcomes:
+                if isinstance(error, BaseException) and not isinstance(error, Abandoned | asyncio.CancelledError):
+                    log.warning("sink batch failed while draining; left uncommitted",
+                                error=f"{type(error).__name__}: {error}")
         await self._commit()
