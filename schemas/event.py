@@ -21,6 +21,8 @@ from typing import Any, Literal, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.json_exact import loads as loads_exact
+
 Op = Literal["c", "u", "d", "r"]
 Connector = Literal["postgresql", "outbox", "export", "webhook"]
 
@@ -88,8 +90,9 @@ class ChangeEvent(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ChangeEvent:
-        """Parse a Kafka value written by ``to_bytes`` (or by Debezium, extra fields ignored)."""
-        return cls.model_validate(orjson.loads(data))
+        """Parse a Kafka value written by ``to_bytes`` (or by Debezium, extra fields ignored);
+        numbers stay exact (json_exact.py)."""
+        return cls.model_validate(loads_exact(data))
 
     def key(self, key_column: str = "id") -> Any:
         """The row's key value: from ``after``, or from ``before`` for a delete."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 
-import orjson
+from schemas.json_exact import loads as loads_exact
 
 JsonValue: TypeAlias = Any  # None | bool | int | float | str | list[...] | dict[str, ...]
 
@@ -63,7 +63,7 @@ def _float(text: str) -> float | str:
 
 
 def _json(text: str) -> JsonValue:
-    return orjson.loads(text)
+    return loads_exact(text)
 
 
 def _timestamp(text: str) -> str:

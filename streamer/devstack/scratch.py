@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
-import orjson
 
 from connectors.postgres import slot as slots
+from schemas.json_exact import loads as loads_exact
 from streamer.config import DestinationSettings, KafkaSettings, Settings, SinkSettings, SourceSettings
 from streamer.devstack.stack import Endpoints
 
@@ -77,7 +78,8 @@ class ScratchPair:
 
     async def rows(self, conn: asyncpg.Connection) -> dict[int, dict[str, Any]]:
         records = await conn.fetch(f"SELECT id, row_to_json(t)::text AS j FROM {self.table} t")
-        return {r["id"]: orjson.loads(r["j"]) for r in records}
+        # Exact numbers, comparable: a jsonb 1e400 is Decimal('1E+400') on both sides.
+        return {r["id"]: loads_exact(r["j"], keep=Decimal) for r in records}
 
     async def admin(self, method: str, path: str, **json: Any) -> Any:
         """The PostgREST-compatible server's admin API (faults, request log)."""

@@ -1,0 +1,66 @@
+"""JSON parsing that keeps every number exactly as written.
+
+orjson, our JSON codec, reads an integer beyond 64 bits or a decimal with more digits than a
+double holds as a rounded float, and refuses `1e400` outright: values PostgreSQL's `jsonb` and
+`numeric` keep exactly. A lead's `dados_extras` may hold such numbers. Rounding them would change
+a lead's data in transit; refusing them would stop the capture on one row, again after every
+restart, while the slot pins WAL.
+
+`loads` parses with orjson when the text has no number that could lose anything (the common,
+fast case). Otherwise it parses with the standard library and keeps each number that a Python
+int or float cannot carry exactly as an `orjson.Fragment` of its literal, which orjson writes
+back verbatim: the number reaches the destination as the source wrote it.
+
+    loads(b'{"x": 18446744073709551617}')["x"]   # Fragment(b'18446744073709551617')
+    orjson.dumps(loads(b'{"x": 1e400}'))          # b'{"x":1e400}'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+# A run of 16+ digits (beyond a double's 15-17 significant digits, or beyond 64 bits) or an
+# exponent of three digits. Such runs inside strings only cost the slower, still exact, path.
+_MAY_LOSE = re.compile(r"\d{16,}|[eE][+-]?\d{3,}")
+_MAY_LOSE_BYTES = re.compile(rb"\d{16,}|[eE][+-]?\d{3,}")
+_INT_RANGE = (-(2**63), 2**64)  # what orjson writes as an integer
+
+
+def loads(data: bytes | str, *, keep: Callable[[str], Any] = orjson.Fragment) -> Any:
+    """Like `orjson.loads`, raising `orjson.JSONDecodeError`, but exact for every number: one a
+    Python int or float cannot carry becomes `keep(literal)` (`Decimal` to compare values)."""
+    risky = _MAY_LOSE_BYTES.search(data) if isinstance(data, bytes) else _MAY_LOSE.search(data)
+    if risky is None:
+        return orjson.loads(data)
+    try:
+        return json.loads(data, parse_int=functools.partial(_int, keep=keep),
+                          parse_float=functools.partial(_float, keep=keep), parse_constant=_refuse)
+    except json.JSONDecodeError as exc:
+        raise orjson.JSONDecodeError(exc.msg, exc.doc, exc.pos) from None
+
+
+def _int(literal: str, *, keep: Callable[[str], Any]) -> Any:
+    try:
+        value = int(literal)
+    except ValueError:  # over Python's 4,300-digit conversion limit
+        return keep(literal)
+    return value if _INT_RANGE[0] <= value < _INT_RANGE[1] else keep(literal)
+
+
+def _float(literal: str, *, keep: Callable[[str], Any]) -> Any:
+    value = float(literal)
+    if math.isfinite(value) and Decimal(repr(value)) == Decimal(literal):
+        return value  # orjson writes it back as the same number
+    return keep(literal)
+
+
+def _refuse(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
