@@ -4,7 +4,9 @@
     ├── ConnectionLost            retriable: the socket or the server went away (08*, 57P01-3)
     ├── TransientError            retriable: serialization failure, deadlock, slot busy, ...
     ├── PermissionDenied          not retriable: 42501, 28* (authentication)
-    ├── ConfigurationError        not retriable: wal_level, missing object, 55000, ...
+    ├── ConfigurationError        not retriable: wal_level, missing object, 55000, a DSN
+    │                             asyncpg cannot parse (``invalid_dsn``), ...
+    ├── RowRejected               not retriable: one row's values broke a rule (22*, 23*, 54000)
     └── DecodeError               not retriable: pgoutput bytes that break the protocol
 
 Classification is by SQLSTATE class, as asyncpg and the PostgreSQL manual's Appendix A
@@ -49,6 +51,13 @@ class ConfigurationError(PostgresError):
     """The server or its objects are not set up as required; a human has to act."""
 
 
+class RowRejected(PostgresError):
+    """The values of a row broke a rule of the table (a constraint, a type, a range).
+
+    Unlike the other non-retriable errors this one belongs to the data, not to the setup: a
+    writer of many rows can find the culprits by writing them one at a time, and go on."""
+
+
 class DecodeError(PostgresError):
     """Bytes that do not follow the pgoutput protocol (or one we do not speak)."""
 
@@ -68,9 +77,12 @@ _EXACT: dict[str, type[PostgresError]] = {
     "42704": ConfigurationError,  # undefined_object (e.g. a slot that does not exist)
     "42P01": ConfigurationError,  # undefined_table
     "3D000": ConfigurationError,  # invalid_catalog_name (database does not exist)
+    "54000": RowRejected,  # program_limit_exceeded: e.g. a value too large for an index row
 }
 _CLASSES: dict[str, type[PostgresError]] = {
     "08": ConnectionLost,  # connection_exception
+    "22": RowRejected,  # data_exception: a value out of range, an invalid date, text in a number
+    "23": RowRejected,  # integrity_constraint_violation: not null, check, unique, foreign key
     "28": PermissionDenied,  # invalid_authorization_specification
     "53": TransientError,  # insufficient_resources (too many connections, disk full)
     "58": TransientError,  # system_error (I/O error)
@@ -87,6 +99,19 @@ def classify(sqlstate: str | None) -> type[PostgresError]:
 def from_sqlstate(sqlstate: str | None, message: str) -> PostgresError:
     """Build the error for a SQLSTATE and a server message."""
     return classify(sqlstate)(message, sqlstate=sqlstate)
+
+
+def invalid_dsn(setting: str) -> ConfigurationError:
+    """The error for a DSN that asyncpg cannot parse, naming `setting` and never the DSN.
+
+    asyncpg's own message quotes the piece it failed on, and with an unencoded `/`, `?` or `#`
+    in the password that piece is part of the password ("invalid literal for int() with base
+    10: 's3cr'"); so the message here is fixed, and callers raise it outside the `except`
+    block, so no traceback carries the original either."""
+    return ConfigurationError(
+        f"{setting} is not a valid PostgreSQL URL (postgresql://user:password@host:port/database): "
+        "percent-encode special characters in the user name and password ('/' as %2F, '?' as %3F, "
+        "'#' as %23, '@' as %40, ':' as %3A, '%' as %25); the value is not shown, as it holds a password")
 
 
 @contextmanager

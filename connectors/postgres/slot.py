@@ -26,6 +26,7 @@ from connectors.postgres.errors import (
     ConfigurationError,
     PermissionDenied,
     PostgresError,
+    invalid_dsn,
     translate_errors,
 )
 from connectors.postgres.lsn import format_lsn
@@ -34,6 +35,9 @@ HEARTBEAT_PREFIX = "streamer.heartbeat"
 
 # Text output of dates and timestamps depends on these (see pgtypes): ISO 8601, in UTC.
 SESSION_SETTINGS = {"DateStyle": "ISO", "TimeZone": "UTC"}
+
+# Who `connect()` blames for a DSN it cannot parse, when the caller does not say.
+DSN_SETTINGS = "STREAMER_SOURCE__DSN (or STREAMER_DESTINATION__DSN)"
 
 # Replication slot names: lower-case letters, digits and underscores (ReplicationSlotValidateName).
 _SLOT_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
@@ -79,14 +83,24 @@ def _check_slot_name(slot: str) -> None:
 
 
 @asynccontextmanager
-async def connect(dsn: str, *, connect_timeout: float = 10.0) -> AsyncIterator[asyncpg.Connection]:
-    """Open a connection with ``SESSION_SETTINGS`` applied; close it on exit."""
+async def connect(dsn: str, *, connect_timeout: float = 10.0,
+                  setting: str = DSN_SETTINGS) -> AsyncIterator[asyncpg.Connection]:
+    """Open a connection with ``SESSION_SETTINGS`` applied; close it on exit.
+
+    A DSN asyncpg cannot parse raises ``ConfigurationError`` naming `setting` (the variable the
+    DSN came from), never the DSN: see ``errors.invalid_dsn``."""
+    conn: asyncpg.Connection | None = None
     with translate_errors("connect to PostgreSQL"):
-        conn = await asyncpg.connect(
-            dsn,
-            timeout=connect_timeout,
-            server_settings={**SESSION_SETTINGS, "application_name": "lead-sync-streamer"},
-        )
+        try:
+            conn = await asyncpg.connect(
+                dsn,
+                timeout=connect_timeout,
+                server_settings={**SESSION_SETTINGS, "application_name": "lead-sync-streamer"},
+            )
+        except ValueError:  # asyncpg's DSN parser; its message quotes the DSN (see invalid_dsn)
+            pass
+    if conn is None:
+        raise invalid_dsn(setting)
     try:
         yield conn
     finally:

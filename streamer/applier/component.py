@@ -4,8 +4,16 @@ commit the batch's offsets (DESIGN.md, Delivery: the position moves only after t
 Failures (DESIGN.md, Failure): a transient database error is retried with backoff and never
 skipped; a lost connection or an unreachable Kafka restarts the consumer and the connection
 (uncommitted events come again: harmless, the upsert is idempotent); an event that can never be
-applied (undecodable, invalid, refused by the database on its own) is counted, logged by reason
-and sent to `<topic>.dlq`, and the rest go on.
+applied (undecodable, invalid, refused by the database on its own: `RowRejected`) is counted,
+logged by reason and sent to `<topic>.dlq`, and the rest go on. A privilege, login or schema
+error blocks the applier instead (blocked.py): nothing filed, nothing committed, `/healthz` and
+`/readyz` say so, and the same batch is tried again until it goes through. (A block longer than
+the consumer's poll interval costs the group membership; the commit after it then fails and the
+batch comes again, which the idempotent upsert makes harmless.)
+
+The connection pins `TimeZone=UTC` (connectors/postgres/slot.py, SESSION_SETTINGS), so a
+timestamp without an offset is read as UTC, as the webhook and `drop_superseded` order it, not
+in whatever zone the server is set to.
 """
 
 from __future__ import annotations
@@ -16,13 +24,13 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
-import asyncpg
 import orjson
 
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.errors import KafkaConnectorError
-from connectors.postgres.errors import ConnectionLost, PostgresError, translate_errors
-from connectors.postgres.slot import quote_ident
+from connectors.postgres.errors import ConnectionLost, PostgresError, RowRejected
+from connectors.postgres.slot import connect, quote_ident
+from streamer.applier.blocked import RECHECK_SECONDS, Blocked, is_blocking
 from streamer.applier.plan import Plan, Row, plan_batch
 from streamer.applier.store import LeadStore, Written
 from streamer.config import Settings, SinkSettings
@@ -51,15 +59,23 @@ class ReverseApplier:
 
     name = "applier"
 
-    def __init__(self, settings: Settings, metrics: Metrics, *, mapping: FieldMapping | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, *, mapping: FieldMapping | None = None,
+                 recheck_seconds: float = RECHECK_SECONDS) -> None:
         self._settings, self._metrics = settings, metrics
         self._topic = settings.kafka.reverse_topic
         self._dead_letter_topic = f"{self._topic}.dlq"
         self._inverse = (mapping or configured_mapping(settings.sink)).inverse()
+        self._table = f"{quote_ident(settings.source.schema_name)}.{quote_ident(settings.source.table)}"
+        self._blocked = Blocked(self._table)
+        self._recheck = recheck_seconds
         self._ready = False
 
     def ready(self) -> bool:
-        return self._ready
+        return self._ready and not self._blocked.is_blocked
+
+    def healthy(self) -> bool:
+        """False while blocked on a privilege, login or schema error (a human has to act)."""
+        return not self._blocked.is_blocked
 
     async def run(self, stopping: asyncio.Event) -> None:
         delay = self._settings.applier.backoff_initial_ms / 1000
@@ -70,9 +86,15 @@ class ReverseApplier:
             except Stopped:
                 return
             except (KafkaConnectorError, PostgresError) as exc:
+                self._ready = False
+                if isinstance(exc, PostgresError) and is_blocking(exc):
+                    # Raised while connecting (writes wait out their own): the login refused,
+                    # the database missing... a human fixes it while we retry, as for a batch.
+                    self._blocked.block(exc, "connect")
+                    await wait_until_set(stopping, self._recheck)
+                    continue
                 if not exc.retriable:
                     raise
-                self._ready = False
                 log.warning("applier: connection lost; reconnecting", error=str(exc), retry_in=delay)
                 await wait_until_set(stopping, delay)
                 delay = min(delay * 2, self._settings.applier.backoff_max_ms / 1000)
@@ -83,16 +105,16 @@ class ReverseApplier:
             for topic in (self._topic, self._dead_letter_topic):
                 await admin.ensure_topic(topic)
         async with AsyncExitStack() as stack:
-            with translate_errors("connecting to TabuladorMax"):
-                conn = await asyncpg.connect(settings.source.dsn.get_secret_value())
-            stack.push_async_callback(conn.close)
+            conn = await stack.enter_async_context(
+                connect(settings.source.dsn.get_secret_value(), setting="STREAMER_SOURCE__DSN"))
+            if self._blocked.during == "connect":
+                self._blocked.clear()
             consumer = await stack.enter_async_context(
                 Consumer(settings.kafka, self._topic, group_id=settings.applier.group_id))
             dead_letters = await stack.enter_async_context(Producer(settings.kafka))
             self._ready = True
             log.info("applier: consuming", topic=self._topic, group=settings.applier.group_id)
-            table = f"{quote_ident(settings.source.schema_name)}.{quote_ident(settings.source.table)}"
-            await self._loop(consumer, LeadStore(conn, table), dead_letters, stopping)
+            await self._loop(consumer, LeadStore(conn, self._table), dead_letters, stopping)
 
     async def _loop(self, consumer: Consumer, store: LeadStore, dead_letters: Producer,
                     stopping: asyncio.Event) -> None:
@@ -111,7 +133,10 @@ class ReverseApplier:
 
     async def apply(self, records: Sequence[Any], store: LeadStore, dead_letters: Producer,
                     stopping: asyncio.Event) -> Written:
-        """Write one polled batch; poison goes to the dead-letter topic. Returns what was written."""
+        """Write one polled batch; poison goes to the dead-letter topic. Returns what was written.
+
+        Raises Stopped when asked to stop before the batch could be written (blocked, or
+        retrying): the caller then leaves without committing it."""
         started = time.perf_counter()
         plan = plan_batch([r.value for r in records], self._inverse)
         written, refused = await self._write(plan, store, stopping)
@@ -134,27 +159,39 @@ class ReverseApplier:
         return written
 
     async def _write(self, plan: Plan, store: LeadStore,
-                     stopping: asyncio.Event) -> tuple[Written, list[tuple[Row, PostgresError]]]:
+                     stopping: asyncio.Event) -> tuple[Written, list[tuple[Row, RowRejected]]]:
         try:
-            return await self._with_retries(plan.rows, store, stopping), []
-        except PostgresError as exc:
-            if exc.retriable:
-                raise
+            return await self._until_unblocked(plan.rows, store, stopping), []
+        except RowRejected as exc:
             if len(plan.rows) == 1:
                 return Written(0, 0), [(plan.rows[0], exc)]
-        # The batch was refused as a whole: write each lead alone to find the ones at fault.
+        # One lead's values were refused: write each lead alone (in order, so a lead's versions
+        # still apply one after the other) to find the ones at fault.
         applied = stale = 0
-        refused: list[tuple[Row, PostgresError]] = []
+        refused: list[tuple[Row, RowRejected]] = []
         for row in plan.rows:
             try:
-                one = await self._with_retries([row], store, stopping)
-            except PostgresError as exc:
-                if exc.retriable:
-                    raise
+                one = await self._until_unblocked([row], store, stopping)
+            except RowRejected as exc:
                 refused.append((row, exc))
                 continue
             applied, stale = applied + one.applied, stale + one.stale
         return Written(applied, stale), refused
+
+    async def _until_unblocked(self, rows: list[Row], store: LeadStore, stopping: asyncio.Event) -> Written:
+        """Write `rows`, waiting out a blocking error (blocked.py) for as long as it lasts."""
+        while True:
+            try:
+                written = await self._with_retries(rows, store, stopping)
+            except PostgresError as exc:
+                if not is_blocking(exc):
+                    raise
+                self._blocked.block(exc, "write")
+                if await wait_until_set(stopping, self._recheck):
+                    raise Stopped from exc
+                continue
+            self._blocked.clear()
+            return written
 
     async def _with_retries(self, rows: list[Row], store: LeadStore, stopping: asyncio.Event) -> Written:
         applier = self._settings.applier
@@ -171,4 +208,3 @@ class ReverseApplier:
                 if await wait_until_set(stopping, delay):
                     raise Stopped from exc
                 delay = min(delay * 2, applier.backoff_max_ms / 1000)
-

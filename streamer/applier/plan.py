@@ -4,8 +4,15 @@ Events carry Gestão Scouter's column names (streamer/webhook/validate.py); `to_
 back with the inverse field mapping and re-validates them as a `Lead`, so what reaches the
 database has TabuladorMax's names and types.
 
-Last writer wins by `updated_at`, in SQL (`upsert_sql`). One statement cannot touch a row twice,
-so `merge_versions` first folds a batch's versions of one lead into one, in `updated_at` order.
+Last writer wins by `updated_at`, in SQL (`upsert_sql`). A batch must end as if its events had
+been applied one at a time, in order, each against the stored row. One statement cannot touch a
+row twice, so a batch holding several versions of one lead is written in rounds (`rounds`): the
+first version of each lead, then the second, ... each round one statement of the same
+transaction, which sees the rounds before it. Folding the versions into one row instead is
+wrong for partial versions: a column only the older version carried would ride along under the
+newer `updated_at` and could overwrite a stored value newer than the version it came from (stored
+11:00 email='b'; v 10:00 email='a', v 12:00 name='x': folded, email became 'a'). Keeping the
+newest version alone loses the older one's columns whenever the stored row predates both.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ class Poison(Exception):
 
 @dataclass
 class Plan:
-    """What one polled batch becomes: rows to upsert, and the positions left out and why."""
+    """What one polled batch becomes: rows to upsert (in order; a lead may have several, see
+    `rounds`), how many versions could never win, and the positions left out and why."""
 
     rows: list[Row] = field(default_factory=list)
     superseded: int = 0
@@ -74,22 +82,43 @@ def _newer(candidate: Row, current: Row) -> bool:
     return new is not None and (old is None or new > old)
 
 
-def merge_versions(rows: Sequence[Row]) -> tuple[list[Row], int]:
-    """One row per lead id, keeping first-seen order, and how many versions were folded away.
+def drop_superseded(rows: Sequence[Row]) -> tuple[list[Row], int]:
+    """The versions worth writing, in arrival order, and how many were dropped.
 
-    A newer version's columns replace an older one's (columns it lacks are kept); an older or
-    equal version is dropped, as the database would drop it after the newer one."""
-    merged: dict[Any, Row] = {}
-    folded = 0
+    A version not newer than the last kept version of its lead is dropped: once that one is
+    applied (or found stale) the stored `updated_at` is at least as new, so the upsert's guard
+    would skip it anyway. What is kept is, per lead, strictly newer at each step.
+
+    >>> drop_superseded([{"id": 1, "updated_at": "2025-01-02"}, {"id": 1, "updated_at": "2025-01-01"}])
+    ([{'id': 1, 'updated_at': '2025-01-02'}], 1)
+    """
+    last: dict[Any, Row] = {}
+    kept: list[Row] = []
     for row in rows:
-        current = merged.get(row["id"])
-        if current is None:
-            merged[row["id"]] = row
+        previous = last.get(row["id"])
+        if previous is not None and not _newer(row, previous):
             continue
-        folded += 1
-        if _newer(row, current):
-            merged[row["id"]] = {**current, **row}
-    return list(merged.values()), folded
+        last[row["id"]] = row
+        kept.append(row)
+    return kept, len(rows) - len(kept)
+
+
+def rounds(rows: Sequence[Row]) -> list[list[Row]]:
+    """`rows` split into statements that touch each lead at most once, keeping each lead's order:
+    round k holds the k-th version of every lead that has one.
+
+    >>> rounds([{"id": 1, "v": 1}, {"id": 2, "v": 1}, {"id": 1, "v": 2}])
+    [[{'id': 1, 'v': 1}, {'id': 2, 'v': 1}], [{'id': 1, 'v': 2}]]
+    """
+    out: list[list[Row]] = []
+    seen: dict[Any, int] = {}
+    for row in rows:
+        k = seen.get(row["id"], 0)
+        seen[row["id"]] = k + 1
+        if k == len(out):
+            out.append([])
+        out[k].append(row)
+    return out
 
 
 def plan_batch(values: Sequence[bytes | None], inverse: FieldMapping,
@@ -103,7 +132,7 @@ def plan_batch(values: Sequence[bytes | None], inverse: FieldMapping,
             rows.append(to_row(value, inverse, echoes))
         except Poison as exc:
             plan.skipped.append((position, exc))
-    plan.rows, plan.superseded = merge_versions(rows)
+    plan.rows, plan.superseded = drop_superseded(rows)
     return plan
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from connectors.postgres.errors import translate_errors
 from schemas.lead import SYNC_SOURCE_REMOTE
-from streamer.applier.plan import Row, lock_sql, upsert_sql
+from streamer.applier.plan import Row, lock_sql, rounds, upsert_sql
 
 TAG_SQL = "SELECT set_config('streamer.sync_source', $1, true)"
 
@@ -36,13 +36,19 @@ class LeadStore:
         self._upsert, self._lock = upsert_sql(table=table), lock_sql(table)
 
     async def write(self, rows: Sequence[Row]) -> Written:
-        """Upsert `rows` (one per id) in one transaction; how many were written, how many stale."""
+        """Upsert `rows` in one transaction; how many were written, how many stale.
+
+        A lead may appear more than once (its versions in arrival order, each newer than the
+        one before): each round of `rounds` is one statement, so every version meets the
+        `updated_at` guard against what the previous round left, as if applied one by one."""
         if not rows:
             return Written(0, 0)
-        ids = sorted(int(row["id"]) for row in rows)
+        ids = sorted({int(row["id"]) for row in rows})
+        written = 0
         with translate_errors(f"applying {len(rows)} leads"):
             async with self._conn.transaction():
                 await self._conn.execute(TAG_SQL, SYNC_SOURCE_REMOTE)
                 await self._conn.execute(self._lock, ids)
-                written = await self._conn.fetch(self._upsert, orjson.dumps(list(rows)).decode())
-        return Written(applied=len(written), stale=len(rows) - len(written))
+                for statement in rounds(rows):
+                    written += len(await self._conn.fetch(self._upsert, orjson.dumps(statement).decode()))
+        return Written(applied=written, stale=len(rows) - written)

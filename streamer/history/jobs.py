@@ -41,6 +41,8 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
 }
 
 # What a reset puts back to its initial value (the job's error and progress rows are deleted too).
+# The total too: a runner counts it again when it starts (an export its range, `store.set_total`;
+# a replay from the offsets it holds, `replay.run_replay`).
 RESET_COLUMNS: dict[str, object] = {
     "total_leads": 0, "exported_leads": 0, "error_leads": 0, "produced_leads": 0,
     "cursor": None, "processing_date": None, "last_completed_date": None, "produced_at": None,

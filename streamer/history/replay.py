@@ -15,6 +15,7 @@ event stamped after T2.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -180,6 +181,13 @@ async def run_replay(settings: Settings, metrics: Metrics, conn: asyncpg.Connect
     job, opts = claimed, dict(claimed.options or {})
     topic, group = opts["topic"], opts.get("group_id") or group_for(settings.history.replay_group_prefix, job.id)
     start, stop = from_json(opts["start"]), from_json(opts["stop"])
+    # The total follows from the offsets the job holds; a reset zeroes every job's total (an
+    # export counts its range again when it starts), so a replay sets its own again here.
+    total = total_events(start, stop)
+    if job.total_leads != total:
+        if not await store.set_total(conn, job, total):
+            return "finished"
+        job = dataclasses.replace(job, total_leads=total)
     if job.cursor is None:  # a fresh start (or a reset): the group begins at the start offsets
         await commit_start(settings.kafka, topic, group, start)
         if await store.save_page(conn, job, {"start_committed": True, "group_id": group}, 0, None, None) != "running":

@@ -11,6 +11,12 @@ Gestão Scouter's names (the reverse topic records what happened there, as the f
 records TabuladorMax's rows) with the validated, normalised values, and the applier applies the
 inverse mapping when it writes.
 
+Timestamps without an offset are taken as UTC and marked so (`as_utc`): the versions are
+ordered in UTC (`epoch_ms`, the applier's `drop_superseded`), and the event then says so
+explicitly, instead of leaving each consumer to read it in its own zone (PostgreSQL would use the
+session's TimeZone). An `updated_at` more than `MAX_UPDATED_AT_AHEAD` in the future is refused:
+last writer wins by it, so such a version would block every later update of the lead.
+
     accepted = accept(parse_json(b'{"lead": {"id": 1, "updated_at": "..."}}'), rules)
 """
 
@@ -36,6 +42,8 @@ Loc = tuple[int | str, ...]
 INT_COLUMNS = {"id": ("bigint", 1, 2**63 - 1), "age": ("integer", 0, 2**31 - 1),
                "altura_cm": ("integer", 0, 2**31 - 1), "tentativas_contato": ("integer", 0, 2**31 - 1)}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How far ahead of the bridge's clock an `updated_at` may be: room for clock skew, not more.
+MAX_UPDATED_AT_AHEAD = timedelta(days=1)
 
 
 class InvalidBody(WebhookError):
@@ -103,6 +111,7 @@ def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Ac
     if envelope.source in rules.echo_sources:
         return Accepted(echoes=len(raw))
     inverse = rules.mapping.inverse()
+    now = datetime.fromtimestamp((received_ms if received_ms is not None else now_ms()) / 1000, UTC)
     leads: list[Lead] = []
     errors: list[dict[str, Any]] = []
     echoes = 0
@@ -113,7 +122,7 @@ def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Ac
             echoes += 1
             continue
         try:
-            leads.append(_check_columns(Lead.model_validate(row), loc))
+            leads.append(_check_columns(as_utc(Lead.model_validate(row)), loc, now))
         except ValidationError as exc:
             errors.extend(field_errors(exc, loc, rules.mapping))
         except InvalidBody as exc:
@@ -124,18 +133,36 @@ def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Ac
     return Accepted([to_event(lead, op, rules, received_ms) for lead in leads], echoes)
 
 
-def _check_columns(lead: Lead, loc: Loc) -> Lead:
+def as_utc(lead: Lead) -> Lead:
+    """`lead` with each naive timestamp it carries marked UTC (see the module's docstring)."""
+    naive = {name: value.replace(tzinfo=UTC) for name in lead.model_fields_set
+             if isinstance(value := getattr(lead, name), datetime) and value.tzinfo is None}
+    return lead.model_copy(update=naive) if naive else lead
+
+
+def _check_columns(lead: Lead, loc: Loc, now: datetime) -> Lead:
     """What the model leaves to the table: integer ranges, and an `updated_at` to order by."""
     errors = [{"loc": [*loc, name], "msg": f"Input should fit a PostgreSQL {kind}", "type": "int_range"}
               for name, (kind, low, high) in INT_COLUMNS.items()
               if (value := getattr(lead, name)) is not None and not low <= value <= high]
-    # Last writer wins by updated_at (DESIGN.md): a version without one cannot be ordered.
+    # Last writer wins by updated_at (DESIGN.md): a version without one cannot be ordered, and
+    # one from the future would win over every real edit until that day.
     if lead.updated_at is None:
         errors.append({"loc": [*loc, "updated_at"], "msg": "Field required (versions are ordered by it)",
                        "type": "missing"})
+    elif too_far_ahead(lead.updated_at, now):
+        errors.append({"loc": [*loc, "updated_at"], "type": "too_far_in_future",
+                       "msg": f"Input should be at most {MAX_UPDATED_AT_AHEAD // timedelta(hours=1)} hours "
+                              "ahead of now "
+                              "(a version from the future would block every later update of the lead)"})
     if errors:
         raise _unprocessable(errors)
     return lead
+
+
+def too_far_ahead(moment: datetime, now: datetime) -> bool:
+    """Whether `moment` is more than `MAX_UPDATED_AT_AHEAD` after `now` (naive counts as UTC)."""
+    return epoch_ms(moment) > epoch_ms(now) + MAX_UPDATED_AT_AHEAD // timedelta(milliseconds=1)
 
 
 def to_event(lead: Lead, op: Literal["c", "u"], rules: Rules, received_ms: int | None = None) -> ChangeEvent:

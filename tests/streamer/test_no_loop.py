@@ -9,6 +9,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -82,8 +83,8 @@ async def test_a_gestao_scouter_edit_is_applied_without_echo_and_a_later_local_e
         await pipeline.admin("DELETE", "requests")
         async with reverse_path(settings, Metrics()) as webhook:
             lead = (await pipeline.rows(pipeline.source))[2]
-            edited = lead | {"etapa": "confirmado", "updated_at": "2030-01-01T00:00:00+00:00",
-                             "sync_source": "gestao_scouter"}
+            edited = lead | {"etapa": "confirmado", "sync_source": "gestao_scouter",
+                             "updated_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()}
             answer = await webhook.post(PATH, headers=auth(), content=orjson.dumps(
                 {"lead": edited, "source": "gestao_scouter"}))
             assert answer.status_code == 202, answer.text

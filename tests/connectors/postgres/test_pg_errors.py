@@ -10,6 +10,7 @@ from connectors.postgres.errors import (
     ConnectionLost,
     PermissionDenied,
     PostgresError,
+    RowRejected,
     TransientError,
     classify,
     translate_errors,
@@ -30,12 +31,18 @@ from connectors.postgres.errors import (
         ("28P01", PermissionDenied, False),
         ("55000", ConfigurationError, False),
         ("42704", ConfigurationError, False),
-        ("22P02", PostgresError, False),
+        ("22P02", RowRejected, False),
+        ("22003", RowRejected, False),
+        ("23505", RowRejected, False),
+        ("23502", RowRejected, False),
+        ("54000", RowRejected, False),
+        ("42703", PostgresError, False),
         (None, PostgresError, False),
     ],
 )
 def test_classify_by_sqlstate(sqlstate: str | None, cls: type[PostgresError], retriable: bool):
-    """Exact codes win over their class; unknown codes are plain, non-retriable errors."""
+    """Exact codes win over their class; a row's data errors (22*, 23*) are RowRejected; unknown
+    codes are plain, non-retriable errors."""
     assert classify(sqlstate) is cls
     assert cls.retriable is retriable
 

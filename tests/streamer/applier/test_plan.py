@@ -8,7 +8,7 @@ import pytest
 
 from schemas.event import ChangeEvent, SourceInfo
 from schemas.lead import LEAD_COLUMNS
-from streamer.applier.plan import Poison, merge_versions, plan_batch, to_row, upsert_sql
+from streamer.applier.plan import Poison, drop_superseded, plan_batch, rounds, to_row, upsert_sql
 from streamer.sink.mapping import IDENTITY, FieldMapping
 
 T1, T2, T3 = "2025-03-01T12:00:00Z", "2025-03-01T12:00:01Z", "2025-03-01T12:00:02Z"
@@ -46,25 +46,44 @@ def test_unusable_events_are_poison_with_a_reason(raw: bytes | None, reason: str
     assert caught.value.reason == reason
 
 
-def test_versions_of_one_lead_fold_into_the_newest_with_older_columns_kept() -> None:
-    """Newest updated_at wins per id; a column only the older version had survives; order kept."""
+def test_versions_that_could_never_win_are_dropped_and_the_rest_kept_in_order() -> None:
+    """A version not newer than its lead's previous kept one is dropped; every newer one is kept
+    whole, in arrival order (no columns of one version carried into another)."""
     rows = [{"id": 1, "name": "a", "cidade": "SP", "updated_at": T2}, {"id": 2, "updated_at": T1},
             {"id": 1, "name": "b", "updated_at": T3}, {"id": 1, "name": "stale", "updated_at": T1},
             {"id": 2, "updated_at": T1}]
-    merged, folded = merge_versions(rows)
-    assert merged == [{"id": 1, "name": "b", "cidade": "SP", "updated_at": T3}, {"id": 2, "updated_at": T1}]
-    assert folded == 3
+    kept, dropped = drop_superseded(rows)
+    assert kept == [rows[0], rows[1], rows[2]]
+    assert dropped == 2
+
+
+def test_an_older_versions_column_never_rides_along_under_a_newer_updated_at() -> None:
+    """The reviewer's case: v1 (10:00, email) then v3 (12:00, name) stay two rows, written in two
+    rounds, so the stored row's guard judges each one under its own updated_at."""
+    v1 = {"id": 7, "email": "a", "updated_at": "2025-03-01T10:00:00Z"}
+    v3 = {"id": 7, "name": "new", "updated_at": "2025-03-01T12:00:00Z"}
+    kept, _ = drop_superseded([v1, v3])
+    assert rounds(kept) == [[v1], [v3]]
+
+
+def test_rounds_touch_each_lead_once_and_keep_each_leads_order() -> None:
+    """Round k holds the k-th version of every lead that has one; leads with one version are
+    all in the first round."""
+    a1, b1, a2, c1, a3, b2 = ({"id": i, "v": v} for i, v in
+                              [(1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2)])
+    assert rounds([a1, b1, a2, c1, a3, b2]) == [[a1, b1, c1], [a2, b2], [a3]]
+    assert rounds([]) == []
 
 
 def test_naive_and_aware_versions_compare_without_error() -> None:
     """A naive updated_at is ordered as UTC next to an aware one."""
-    merged, _ = merge_versions([{"id": 1, "updated_at": "2025-03-01T12:00:00"}, {"id": 1, "updated_at": T2}])
-    assert merged[0]["updated_at"] == T2
+    kept, dropped = drop_superseded([{"id": 1, "updated_at": "2025-03-01T12:00:00"}, {"id": 1, "updated_at": T2}])
+    assert [r["updated_at"] for r in kept] == ["2025-03-01T12:00:00", T2] and dropped == 0
 
 
 def test_a_batch_plan_keeps_positions_of_what_it_skips() -> None:
     """Skipped positions carry their reason; good rows are planned."""
-    plan = plan_batch([value({"id": 1, "updated_at": T1}), b"junk", value({"id": 1, "updated_at": T2})], IDENTITY)
+    plan = plan_batch([value({"id": 1, "updated_at": T2}), b"junk", value({"id": 1, "updated_at": T1})], IDENTITY)
     assert [r["updated_at"] for r in plan.rows] == [T2] and plan.superseded == 1
     assert [(i, p.reason) for i, p in plan.skipped] == [(1, "undecodable")]
 

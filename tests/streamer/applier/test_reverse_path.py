@@ -7,6 +7,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from connectors.kafka.client import Admin, Consumer, Producer
+from connectors.postgres.errors import ConfigurationError
 from schemas.event import ChangeEvent, SourceInfo
 from streamer.applier.component import ReverseApplier
 from streamer.capture.events import to_record
@@ -198,3 +200,63 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
     reasons = sorted(dict(r.headers)["error"] for r in letters)
     assert reasons == [b"refused", b"undecodable"]
     assert metrics.registry.get_sample_value("streamer_applier_leads_rejected_total", {"reason": "refused"}) == 1
+
+
+async def produce(settings: Settings, *afters: dict[str, Any]) -> None:
+    """Put reverse events straight on the topic, as the webhook would (without its checks)."""
+    source = SourceInfo(connector="webhook", db="gestao_scouter", schema_="public", table="leads", ts_ms=1,
+                        sync_source="gestao_scouter")
+    async with Producer(settings.kafka) as producer:
+        await producer.send_batch(settings.kafka.reverse_topic,
+                                  [to_record(ChangeEvent(op="u", after=after, source=source)) for after in afters])
+
+
+async def test_a_missing_table_blocks_the_applier_until_it_exists_then_it_resumes_by_itself(
+    settings: Settings, topic: str, lead_ids: list[int], source_db: asyncpg.Connection, unique: str,
+) -> None:
+    """42P01 on the batch: no lead refused or dead-lettered, /healthz and /readyz report the
+    applier, and once the table is created the same event is applied without a restart."""
+    table = f"leads_missing_{unique}"
+    blocked = settings.model_copy(update={"source": settings.source.model_copy(update={"table": table})})
+    await produce(blocked, {"id": lead_ids[0], "name": "waited", "updated_at": T1})
+    metrics = Metrics()
+    applier = ReverseApplier(blocked, metrics, recheck_seconds=0.2)
+    try:
+        async with running(applier):
+            await eventually(lambda: asyncio.sleep(0, not applier.healthy()))
+            assert not applier.ready()
+            await source_db.execute(f"CREATE TABLE public.{table} (LIKE public.leads INCLUDING ALL)")
+            applied = await eventually(lambda: source_db.fetchrow(
+                f"SELECT name FROM public.{table} WHERE id = $1", lead_ids[0]))
+            await eventually(lambda: asyncio.sleep(0, applier.healthy() and applier.ready()))
+    finally:
+        await source_db.execute(f"DROP TABLE IF EXISTS public.{table}")
+    assert applied["name"] == "waited"
+    assert metrics.registry.get_sample_value("streamer_applier_leads_rejected_total", {"reason": "refused"}) is None
+
+
+async def test_a_dsn_with_an_unencoded_slash_in_the_password_fails_naming_the_setting_only(
+    settings: Settings, topic: str,
+) -> None:
+    """The applier stops with a configuration error that names STREAMER_SOURCE__DSN and holds no
+    fragment of the password (asyncpg's own ValueError quoted one)."""
+    bad = settings.model_copy(update={"source": SourceSettings(
+        dsn="postgresql://streamer:s3cr/etPW@127.0.0.1:54321/tabuladormax")})
+    with pytest.raises(ConfigurationError) as caught:
+        await asyncio.wait_for(ReverseApplier(bad, Metrics()).run(asyncio.Event()), 30)
+    assert "STREAMER_SOURCE__DSN" in str(caught.value) and "percent-encode" in str(caught.value)
+    assert not any(fragment in repr(caught.value) for fragment in ("s3cr", "etPW"))
+
+
+async def test_a_naive_updated_at_is_stored_as_utc_whatever_the_servers_zone(
+    settings: Settings, topic: str, lead_ids: list[int], source_db: asyncpg.Connection,
+) -> None:
+    """The applier's session pins TimeZone=UTC: with a connection default of São Paulo (set
+    through the DSN, as a server's or role's setting would), 12:00 without offset is 12:00 UTC."""
+    dsn = settings.source.dsn.get_secret_value()
+    elsewhere = settings.model_copy(update={"source": SourceSettings(
+        dsn=f"{dsn}{'&' if '?' in dsn else '?'}TimeZone=America/Sao_Paulo")})
+    await produce(elsewhere, {"id": lead_ids[0], "name": "naive", "updated_at": "2025-03-01T12:00:00"})
+    async with running(ReverseApplier(elsewhere, Metrics())):
+        applied = await eventually(lambda: row(source_db, lead_ids[0]))
+    assert applied["updated_at"] == datetime(2025, 3, 1, 12, tzinfo=UTC)

@@ -183,3 +183,28 @@ async def test_failed_leads_are_landed_by_errors_retry_once_the_destination_is_f
                                     job.id) == 0
     after = await job_now(source_db, job)
     assert (after.exported_leads, after.error_leads) == (300, 0)
+
+
+async def test_a_reset_replay_counts_its_events_again_when_it_runs(
+    services: Endpoints, source_db: asyncpg.Connection, destination_db: asyncpg.Connection, leads: Any,
+    jobs: list[str], destination_ids: Any, unique: str
+) -> None:
+    """A reset zeroes a replay's total like any job's; run again, the replay sets it back to its
+    number of events (it used to stay 0 while exported_leads climbed past it)."""
+    batch = await leads(20, days=1)
+    destination_ids.append((batch.first_id, batch.first_id + 20))
+    settings = e2e_settings(services, unique)
+    topic = settings.kafka.leads_topic
+    async with Admin(settings.kafka) as admin:
+        await admin.ensure_topic(topic)
+    await produce_current(settings, source_db, batch.ids)
+    start, stop = await replay.plan_offsets(settings.kafka, topic, "plan", from_ms=0)
+    job = await store.create_job(source_db, kind="replay", actor="pytest", total=replay.total_events(start, stop),
+                                 options={"topic": topic, "start": replay.to_json(start), "stop": replay.to_json(stop)})
+    assert job is not None and job.total_leads == 20
+    jobs.append(job.id)
+    reset = await store.act(source_db, job.id, "reset", actor="pytest")
+    assert reset.total_leads == 0
+    assert await asyncio.wait_for(run_job(settings, Metrics(), reset, asyncio.Event()), 120) == "completed"
+    final = await job_now(source_db, job)
+    assert (final.total_leads, final.exported_leads) == (20, 20)

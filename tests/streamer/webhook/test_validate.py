@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
 from streamer.sink.mapping import FieldMapping
-from streamer.webhook.validate import Accepted, InvalidBody, Rules, accept, epoch_ms, parse_json
+from streamer.webhook.validate import (
+    MAX_UPDATED_AT_AHEAD,
+    Accepted,
+    InvalidBody,
+    Rules,
+    accept,
+    epoch_ms,
+    parse_json,
+)
 from tests.streamer.webhook.fakes import lead
 
 RULES = Rules()
@@ -108,3 +116,39 @@ def test_naive_and_extreme_timestamps_convert_without_error() -> None:
     """Unix milliseconds of any valid datetime, naive counted as UTC."""
     assert epoch_ms(datetime(1970, 1, 1, 0, 0, 1)) == 1000
     assert epoch_ms(datetime.min) < 0 and epoch_ms(datetime.max.replace(tzinfo=UTC)) > 0
+
+
+def test_a_naive_updated_at_is_taken_as_utc_and_marked_so_in_the_event() -> None:
+    """No offset means UTC: the event carries the offset explicitly, so no consumer (nor
+    PostgreSQL, in its session's zone) reads it another way; other naive timestamps too."""
+    (event,) = accept({"lead": lead(7, updated_at="2025-03-01T12:00:00", criado="2025-02-01T08:30:00")},
+                      RULES).events
+    assert event.after is not None
+    assert event.after["updated_at"] == "2025-03-01T12:00:00Z" and event.after["criado"] == "2025-02-01T08:30:00Z"
+    assert event.source.ts_ms == epoch_ms(datetime(2025, 3, 1, 12, tzinfo=UTC))
+
+
+def test_an_aware_updated_at_keeps_its_instant() -> None:
+    """A value with an offset is left as the instant it names."""
+    (event,) = accept({"lead": lead(7, updated_at="2025-03-01T09:00:00-03:00")}, RULES).events
+    assert event.source.ts_ms == epoch_ms(datetime(2025, 3, 1, 12, tzinfo=UTC))
+
+
+NOW_MS = epoch_ms(datetime(2025, 3, 1, 12, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("updated_at", ["9999-01-01T00:00:00Z", "2025-03-02T12:00:00.001Z", "2025-03-02T13:00:00"])
+def test_an_updated_at_more_than_a_day_ahead_is_refused_naming_the_field(updated_at: str) -> None:
+    """A version from the future would win over every later edit of the lead: 422 on updated_at."""
+    with pytest.raises(InvalidBody) as caught:
+        accept({"leads": [lead(1), lead(2, updated_at=updated_at)]}, RULES, received_ms=NOW_MS)
+    (detail,) = caught.value.body["details"]
+    assert caught.value.status == 422 and detail["loc"] == ["leads", 1, "updated_at"]
+    assert detail["type"] == "too_far_in_future" and updated_at not in orjson.dumps(caught.value.body).decode()
+
+
+def test_an_updated_at_up_to_a_day_ahead_is_accepted() -> None:
+    """Clock skew between the two projects is tolerated, up to MAX_UPDATED_AT_AHEAD."""
+    assert MAX_UPDATED_AT_AHEAD == timedelta(days=1)
+    accepted = accept({"lead": lead(1, updated_at="2025-03-02T12:00:00Z")}, RULES, received_ms=NOW_MS)
+    assert len(accepted.events) == 1
