@@ -362,10 +362,22 @@ class Settings(BaseSettings):
 
 
 def _check_postgres_dsn(value: SecretStr) -> SecretStr:
-    scheme = urlsplit(value.get_secret_value()).scheme
-    if scheme not in {"postgres", "postgresql"}:
-        # Never echo the DSN itself: it may hold a password.
+    """A postgresql:// URL whose parts parse. Never echo the DSN itself: it may hold a password.
+
+    An unencoded '/', '?', '#' or '@' in the password splits the URL in the wrong place; asyncpg
+    then fails later with a message quoting a piece of the password. Caught here instead, at load."""
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in {"postgres", "postgresql"}:
         raise ValueError("expected a postgresql://user:password@host:port/database URL")
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        malformed = bool(parts.fragment) or "@" in parts.path or "@" in parts.query
+    except ValueError:
+        malformed = True
+    if malformed:
+        raise ValueError("the URL does not parse as postgresql://user:password@host:port/database: "
+                         "percent-encode special characters in the user name and password "
+                         "('/' as %2F, '?' as %3F, '#' as %23, '@' as %40, ':' as %3A, '%' as %25)")
     return value
 
 

@@ -113,6 +113,26 @@ def test_a_dsn_error_never_echoes_the_password(monkeypatch: pytest.MonkeyPatch) 
     assert "hunter2secret" not in str(caught.value)
 
 
+@pytest.mark.parametrize("password", ["s3cr/et", "s3cr?et", "s3cr#et", "s3cr@et:x/y"])
+@pytest.mark.parametrize("variable", ["STREAMER_SOURCE__DSN", "STREAMER_DESTINATION__DSN"])
+def test_a_password_with_unencoded_special_characters_is_refused_at_load_without_a_fragment(
+    monkeypatch: pytest.MonkeyPatch, variable: str, password: str,
+) -> None:
+    """asyncpg would fail later quoting a piece of the password; the settings refuse the DSN at
+    load, naming the variable and how to encode it, and no piece of the password."""
+    monkeypatch.setenv(variable, f"postgresql://lead_sync:{password}@db.example.com:5432/tabuladormax")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.startswith(variable) and "percent-encode" in problem
+    assert not any(piece in problem for piece in ("s3cr", "et@", "x/y"))
+
+
+def test_a_percent_encoded_password_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMER_SOURCE__DSN", "postgresql://lead_sync:s3cr%2Fet%3F%23%40@db.example.com:5432/t")
+    assert load_settings().source.dsn.get_secret_value().endswith("@db.example.com:5432/t")
+
+
 def test_bad_config_exits_2_with_one_line_per_problem_and_no_traceback() -> None:
     """The CLI prints `config: <VARIABLE>: <problem>` lines, exits 2, and shows no traceback."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")},
