@@ -42,6 +42,9 @@ class Metrics:
                                       "Rows produced by the initial snapshot", registry=r)
         self._leader = Gauge("streamer_capture_leader", "1 while this instance holds the capture lock",
                              registry=r)
+        self._truncates = Counter("streamer_capture_truncates_total",
+                                  "TRUNCATEs of the captured table seen and not propagated (the destination "
+                                  "keeps those leads)", registry=r)
         self._source_writes = Counter("streamer_source_table_writes_total",
                                       "Rows inserted, updated or deleted in the captured table (pg_stat_user_tables), "
                                       "sampled apart from the capture loop", registry=r)
@@ -78,6 +81,9 @@ class Metrics:
 
     def capture_leader(self, leader: bool) -> None:
         self._leader.set(1 if leader else 0)
+
+    def truncate_seen(self) -> None:
+        self._truncates.inc()
 
     # The reverse path: webhook bridge and applier (issue 6).
     def _init_reverse(self, r: CollectorRegistry) -> None:

@@ -17,6 +17,11 @@ move past a transaction once its Commit was seen *and* every chunk of it was ack
         ...produce rows, on delivery: tracker.acked(token)
     lsn = tracker.safe_lsn()                   # advance the slot to this, when not None
 
+A non-transactional logical message (``pg_logical_emit_message(false, ...)``, written by other
+tools) is decoded on its own, outside any transaction, and yields a batch of its own: nothing to
+produce, but a unit the slot may pass once everything before it is acknowledged. Without it, a
+message at the end of WAL would be read again on every peek and the slot would never move.
+
 If the capture stops mid-transaction, the server replays the whole transaction on the next
 read (the slot never moved past it), so chunks already produced are produced again:
 at-least-once, with ``(commit_lsn, seq)`` as a stable idempotency key.
@@ -66,7 +71,9 @@ class ChangeRecord:
 
 @dataclass(frozen=True, slots=True)
 class TxBatch:
-    """A chunk of one transaction's changes; the last chunk carries the Commit."""
+    """A chunk of one transaction's changes; the last chunk carries the Commit.
+
+    Also the unit for a non-transactional logical message (``standalone``), see ``for_message``."""
 
     xid: int
     commit_lsn: int
@@ -75,16 +82,31 @@ class TxBatch:
     messages: tuple[LogicalMessage, ...] = ()
     origin: str | None = None
     commit: Commit | None = None
+    standalone: bool = False
+
+    @classmethod
+    def for_message(cls, message: LogicalMessage) -> TxBatch:
+        """The unit of a non-transactional message: no rows, and the slot may go to its LSN.
+
+        The LSN pgoutput gives a message is the *end* of its WAL record (decode.c queues it with
+        ``buf->endptr``), and the server skips a non-transactional message whose record starts
+        before the confirmed position (``SnapBuildXactNeedsSkip(origptr)``). So confirming exactly
+        that LSN passes the message and nothing after it: the next record, a commit perhaps,
+        starts there, and a commit is skipped only when it starts *before* the confirmed position.
+        One byte further could skip that commit."""
+        return cls(0, message.lsn, 0, (), (message,), standalone=True)
 
     @property
     def is_last(self) -> bool:
-        """True when this chunk ends its transaction."""
-        return self.commit is not None
+        """True when this chunk ends its unit (its transaction, or a standalone message)."""
+        return self.commit is not None or self.standalone
 
     @property
     def end_lsn(self) -> int | None:
         """Where the slot may go once this and all earlier chunks are acked (last chunk only)."""
-        return self.commit.end_lsn if self.commit is not None else None
+        if self.commit is not None:
+            return self.commit.end_lsn
+        return self.commit_lsn if self.standalone else None
 
 
 @dataclass
@@ -105,7 +127,7 @@ class TransactionAssembler:
         self.max_records = max_records
         self.relations = RelationCache()
         self.types: dict[int, Type] = {}
-        self.skipped_messages = 0  # non-transactional logical messages (outside any batch)
+        self.skipped_messages = 0  # non-transactional messages inside a transaction (see feed)
         self._tx: _OpenTx | None = None
 
     @property
@@ -138,7 +160,11 @@ class TransactionAssembler:
         elif isinstance(message, LogicalMessage):
             if message.transactional:
                 self._open("transactional Message").messages.append(message)
+            elif self._tx is None:
+                yield TxBatch.for_message(message)
             else:
+                # Protocol 1 sends a transaction whole at its commit, so this does not happen; if
+                # it did, the open transaction's Commit lies past the message and releases it.
                 self.skipped_messages += 1
         else:
             yield from self._change(message, lsn)

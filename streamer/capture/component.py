@@ -39,11 +39,21 @@ class Source(Protocol):
 
     async def prepare(self) -> None: ...
 
-    async def pump(self, buffer: EventBuffer) -> int: ...
+    async def pump(self, buffer: EventBuffer) -> int:
+        """Produce what is pending and move the position past it; return the changes consumed.
 
-    async def idle(self) -> None: ...
+        0 means the position did not move (nothing to read, or a page that could not be passed),
+        and the loop idles: a source that answered "read 1" without moving would be read again at
+        once, forever, and its heartbeats would never be written."""
+        ...
 
-    async def report(self) -> None: ...
+    async def idle(self) -> None:
+        """Nothing moved: wait (a notification, or write a heartbeat when due)."""
+        ...
+
+    async def report(self) -> None:
+        """Refresh gauges; rate-limited by the source, as it runs after every pump."""
+        ...
 
 
 class CaptureComponent:
@@ -115,9 +125,9 @@ class CaptureComponent:
         while not stopping.is_set():
             if lock_conn.is_closed():
                 raise ConnectionLost("the capture lock's connection closed")
-            read = await source.pump(buffer)
+            consumed = await source.pump(buffer)
             await source.report()
-            if read == 0:
+            if consumed == 0:
                 await source.idle()
                 if self.settings.source.capture_mode == "replication":
                     await wait_until_set(stopping, poll)

@@ -21,7 +21,8 @@ def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tupl
 
 
 def from_pgoutput(record: ChangeRecord, *, db: str) -> ChangeEvent | None:
-    """An event for one row change; None for a TRUNCATE (it has no row to key on)."""
+    """An event for one row change; None for a TRUNCATE: it has no row to key on, and the
+    capture reports it rather than deleting every lead downstream (truncate.py)."""
     if record.op == "t":
         return None
     before, _ = _image(record, old=True)

@@ -9,6 +9,9 @@ the SQL interface and 27,000 through START_REPLICATION, while the whole capture 
 protocol would cost a second driver (asyncpg does not speak it) on a blocking thread for a 1.4x
 gain on a stage that is not the bottleneck. Idle-slot advancement, which the protocol gets from
 keepalives, comes here from heartbeat messages (cdc-anchors.md §2, point 1).
+
+A TRUNCATE is reported, not propagated (truncate.py). A non-transactional logical message
+written by another tool is a unit of its own the slot moves past (assembler.TxBatch.for_message).
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import time
 import asyncpg
 
 from connectors.postgres import slot as slots
-from connectors.postgres.assembler import AckTracker, TransactionAssembler
+from connectors.postgres.assembler import AckTracker, ChangeRecord, TransactionAssembler
+from connectors.postgres.lsn import format_lsn
 from connectors.postgres.pgoutput import decode
 from streamer.capture.events import from_pgoutput
 from streamer.capture.produce import EventBuffer
+from streamer.capture.snapshot import restart_snapshot
+from streamer.capture.truncate import report_truncate
 from streamer.config import SourceSettings
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
@@ -34,22 +40,36 @@ class ReplicationSource:
         self.log = get_logger(__name__, slot=settings.slot)
         self._last_heartbeat = time.monotonic()
         self._last_status = 0.0
+        self._confirmed: int | None = None  # the slot's position after our last advance
 
     @property
     def name(self) -> str:
         return self.settings.slot
 
     async def prepare(self) -> None:
-        """Refuse to start on a misconfigured source; create the publication and slot if missing."""
+        """Refuse to start on a misconfigured source; create the publication and slot if missing.
+
+        A slot created here while a snapshot already ran (dropped and recreated outside the CLI,
+        or lost in a failover) starts at "now": the changes made while no slot existed are in no
+        stream, so the snapshot runs again (cdc-anchors.md §2, point 4)."""
         await slots.preflight(self.conn)
         s = self.settings
         if await slots.ensure_publication(self.conn, s.publication, s.table, s.schema_name):
             self.log.info("publication created", publication=s.publication)
         if await slots.ensure_slot(self.conn, s.slot):
             self.log.info("slot created", plugin="pgoutput")
+            # Not in mode `never` (no snapshot wanted); in `always` too, as a snapshot left
+            # `running` would otherwise resume past leads whose changes were lost.
+            if s.snapshot_mode != "never":
+                previous = await restart_snapshot(self.conn, self.name)
+                if previous not in (None, "pending"):
+                    self.log.warning("new slot: snapshot starts again", previous_snapshot=previous,
+                                     reason="changes made while the slot did not exist were not captured")
 
     async def pump(self, buffer: EventBuffer) -> int:
-        """Read one page (whole transactions), produce it, advance the slot; return rows read."""
+        """Read one page (whole transactions), produce it, advance the slot; return the rows the
+        slot moved past: 0 when it did not move, so the loop idles instead of reading the same
+        page again at once."""
         s, tracker, read = self.settings, AckTracker(), 0
         self.assembler.reset()
         stream = slots.stream_changes(self.conn, s.slot, s.publication, s.page_size, prefetch=s.produce_batch)
@@ -58,20 +78,32 @@ class ReplicationSource:
             for batch in self.assembler.feed(decode(change.data), change.lsn):
                 token = tracker.sent(batch)
                 for record in batch.records:
-                    event = from_pgoutput(record, db=s.database)
-                    if event is not None:
-                        buffer.add(event)
+                    self._add(record, buffer)
                 buffer.when_acked(lambda t=token: tracker.acked(t))  # type: ignore[misc]
                 if buffer.full:
                     await buffer.flush()
         await buffer.flush()
         safe = tracker.safe_lsn()
-        if safe is not None:
-            await slots.advance(self.conn, s.slot, safe)
+        if safe is None:
+            return 0
+        before, after = self._confirmed, await slots.advance(self.conn, s.slot, safe)
+        self._confirmed = after
+        if not moved_forward(before, after):
+            self.log.debug("page read, slot did not move", rows=read, lsn=format_lsn(after))
+            return 0
         return read
 
+    def _add(self, record: ChangeRecord, buffer: EventBuffer) -> None:
+        if record.op == "t":
+            report_truncate(self.log, self.metrics, table=f"{record.relation.namespace}.{record.relation.name}",
+                            lsn=format_lsn(record.commit_lsn), tx_id=record.xid)
+            return
+        event = from_pgoutput(record, db=self.settings.database)
+        if event is not None:
+            buffer.add(event)
+
     async def idle(self) -> None:
-        """Nothing to read: write a heartbeat when due, so a quiet table does not pin WAL."""
+        """Nothing moved: write a heartbeat when due, so a quiet table does not pin WAL."""
         now = time.monotonic()
         if now - self._last_heartbeat >= self.settings.heartbeat_seconds:
             await slots.emit_heartbeat(self.conn)
@@ -85,3 +117,11 @@ class ReplicationSource:
         self._last_status = time.monotonic()
         status = await slots.slot_status(self.conn, self.settings.slot)
         self.metrics.slot_state(status is not None, status.retained_wal_bytes if status else None)
+
+
+def moved_forward(before: int | None, after: int) -> bool:
+    """Whether an advance moved the slot (`before` None: the first advance of this session).
+
+    A page that leaves the slot where it was would be peeked again at once, so the capture
+    treats it as "nothing to do" and idles (heartbeat when due, then the poll interval)."""
+    return before is None or after > before

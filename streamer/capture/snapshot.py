@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Literal
 
 import asyncpg
-import orjson
 
 from connectors.postgres.errors import translate_errors
 from connectors.postgres.slot import quote_ident
 from schemas.event import Connector, now_ms
+from schemas.json_exact import loads as loads_exact
 from streamer.capture.events import from_row
 from streamer.capture.produce import EventBuffer
 from streamer.config import SourceSettings
@@ -61,7 +61,7 @@ async def run_snapshot(conn: asyncpg.Connection, buffer: EventBuffer, settings: 
             break
         ts = now_ms()
         for row in rows:
-            buffer.add(from_row("r", None, orjson.loads(row["row"]), connector=connector, db=settings.database,
+            buffer.add(from_row("r", None, loads_exact(row["row"]), connector=connector, db=settings.database,
                                 table=settings.table, ts_ms=ts, snapshot=True))
         await buffer.flush()
         cursor = rows[-1]["id"]
@@ -70,6 +70,23 @@ async def run_snapshot(conn: asyncpg.Connection, buffer: EventBuffer, settings: 
         metrics.snapshot_rows(len(rows))
     await _save(conn, name, "done", cursor)
     return produced
+
+
+async def restart_snapshot(conn: asyncpg.Connection, name: str) -> str | None:
+    """Mark the snapshot of `name` pending again, from the first lead; return the status it had
+    (None when no snapshot ever started). For a slot created after a snapshot ran: see
+    ReplicationSource.prepare."""
+    with translate_errors("reset the snapshot state"):
+        previous: str | None = await conn.fetchval(
+            """UPDATE public.streamer_capture_state s
+                  SET snapshot_status = 'pending', snapshot_cursor = NULL, snapshot_finished_at = NULL,
+                      updated_at = now()
+                 FROM (SELECT name, snapshot_status FROM public.streamer_capture_state
+                        WHERE name = $1 FOR UPDATE) old
+                WHERE s.name = old.name
+            RETURNING old.snapshot_status""",
+            name)
+    return previous
 
 
 async def _save(conn: asyncpg.Connection, name: str, status: str, cursor: int, *, started: bool = False) -> None:

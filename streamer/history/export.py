@@ -25,12 +25,12 @@ from datetime import date
 from typing import Any, Literal, Protocol
 
 import asyncpg
-import orjson
 
 from connectors.kafka.client import Admin, Producer
 from connectors.postgres import slot as pg
 from connectors.postgres.errors import translate_errors
 from schemas.event import now_ms
+from schemas.json_exact import loads as loads_exact
 from streamer.capture.events import from_row, to_record
 from streamer.config import Settings
 from streamer.history import failures, store
@@ -95,7 +95,7 @@ class DateRangeRows:
         last = rows[-1]
         assert self.job.start_date is not None
         processing, completed = day_progress(last["k"], self.job.start_date, self.tz)
-        return Page([orjson.loads(r["row"]) for r in rows], Cursor(last["k"], last["id"]).to_json(),
+        return Page([loads_exact(r["row"]) for r in rows], Cursor(last["k"], last["id"]).to_json(),
                     processing, completed)
 
 
@@ -121,7 +121,7 @@ class RetryRows:
                 f"ORDER BY t.id LIMIT $3", self.job.id, after, limit)
         if not rows:
             return None
-        return Page([orjson.loads(r["row"]) for r in rows], {"id": rows[-1]["id"]})
+        return Page([loads_exact(r["row"]) for r in rows], {"id": rows[-1]["id"]})
 
 
 def lock_key(job_id: str) -> int:

@@ -89,11 +89,37 @@ def test_heartbeat_only_transaction_gives_an_advanceable_batch():
     assert batch.records == () and batch.messages == (msg,) and batch.end_lsn == 400 + 0x30
 
 
-def test_non_transactional_message_is_counted_not_batched():
-    """A non-transactional message outside a transaction is skipped and counted."""
+def test_a_non_transactional_message_is_a_unit_the_slot_may_pass_at_its_lsn():
+    """A non-transactional message (another tool's pg_logical_emit_message(false, ...)) yields a
+    batch of its own with no rows, ending at the message's LSN: the end of its WAL record, which
+    the server skips once the slot is confirmed there, and not one byte further (the next
+    record, maybe a commit, starts right there)."""
     asm = TransactionAssembler()
-    assert _feed(asm, LogicalMessage(False, 1, "x", b"")) == []
-    assert asm.skipped_messages == 1
+    msg = LogicalMessage(False, 0x1000, "other.app", b"hi")
+    (batch,) = _feed(asm, msg)
+    assert batch.records == () and batch.messages == (msg,)
+    assert batch.is_last and batch.end_lsn == 0x1000
+    assert asm.skipped_messages == 0
+
+
+def test_a_non_transactional_message_inside_a_transaction_waits_for_its_commit():
+    """Inside an open transaction (never with protocol 1) the message is counted, and the
+    transaction's Commit, which lies past it, is what releases it."""
+    asm = TransactionAssembler()
+    out = _feed(asm, _begin(3, 800), LogicalMessage(False, 700, "x", b""), _commit(800))
+    assert [b.end_lsn for b in out] == [800 + 0x30] and asm.skipped_messages == 1
+
+
+def test_ack_tracker_passes_a_non_transactional_message_only_after_earlier_transactions():
+    """The message's LSN is released only once every chunk sent before it is acknowledged."""
+    asm, tracker = TransactionAssembler(), AckTracker()
+    (tx,) = _feed(asm, _begin(4, 900), REL, Insert(16384, ("1", None)), _commit(900))
+    (msg,) = _feed(asm, LogicalMessage(False, 2000, "other.app", b""))
+    tx_token, msg_token = tracker.sent(tx), tracker.sent(msg)
+    tracker.acked(msg_token)
+    assert tracker.safe_lsn() is None
+    tracker.acked(tx_token)
+    assert tracker.safe_lsn() == 2000
 
 
 def test_origin_and_truncate():

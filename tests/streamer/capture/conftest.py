@@ -1,9 +1,10 @@
-"""Fixtures for capture tests: a leads-shaped table, settings and a topic of the test's own."""
+"""Fixtures for capture tests: a leads-shaped table, settings and a topic of the test's own, a
+running capture, and a producer that only records what it is given."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -12,8 +13,10 @@ import pytest
 
 from connectors.kafka.client import Consumer
 from connectors.postgres import slot as slots
+from streamer.capture.component import CaptureComponent
 from streamer.config import KafkaSettings, Settings, SourceSettings
 from streamer.devstack.stack import Endpoints
+from streamer.metrics import Metrics
 
 
 @pytest.fixture
@@ -51,3 +54,30 @@ async def read_topic(settings: KafkaSettings, topic: str, *, until: Callable[[li
                 events.extend(orjson.loads(r.value) | {"_partition": r.partition, "_offset": r.offset}
                               for r in records)
     return events
+
+
+async def run_capture(settings: Settings, until_stopped: asyncio.Event,
+                      metrics: Metrics | None = None) -> asyncio.Task[None]:
+    """Start a capture component and return its task once it streams (slot or trigger in place)."""
+    component = CaptureComponent(settings, metrics or Metrics())
+    task = asyncio.create_task(component.run(until_stopped))
+    for _ in range(100):
+        if component.ready() or task.done():
+            break
+        await asyncio.sleep(0.1)
+    assert component.ready(), task.exception() if task.done() else "capture not streaming after 10 s"
+    return task
+
+
+class RecordingProducer:
+    """Stands in for `connectors.kafka.client.Producer`: every batch is acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, Any]] = []
+
+    async def send_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, Any]]) -> list[Any]:
+        self.records.extend(records)
+        return []
+
+    def events(self) -> list[dict[str, Any]]:
+        return [orjson.loads(value) for _, value, _ in self.records if value is not None]

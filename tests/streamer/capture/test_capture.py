@@ -22,22 +22,11 @@ from streamer.capture.component import CaptureComponent
 from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
-from tests.streamer.capture.conftest import capture_settings, read_topic
+from tests.streamer.capture.conftest import capture_settings, read_topic, run_capture
 from tests.streamer.capture.workload import Workload, change_of
 
 pytestmark = pytest.mark.integration
 MODES = ["replication", "notify"]
-
-
-async def run_capture(settings: Settings, until_stopped: asyncio.Event) -> asyncio.Task[None]:
-    component = CaptureComponent(settings, Metrics())
-    task = asyncio.create_task(component.run(until_stopped))
-    for _ in range(100):  # wait until it streams (slot or trigger in place)
-        if component.ready() or task.done():
-            break
-        await asyncio.sleep(0.1)
-    assert component.ready(), task.exception() if task.done() else "capture not streaming after 10 s"
-    return task
 
 
 def ours(table: str) -> Any:

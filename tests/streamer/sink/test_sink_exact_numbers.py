@@ -12,10 +12,13 @@ EXTRA = '{"lote": 18446744073709551617, "peso": 1e400, "taxa": 0.123456789012345
 
 
 @pytest.mark.timeout(120)
-async def test_huge_and_precise_jsonb_numbers_cross_unchanged(pipeline: Pipeline) -> None:
-    """Captured through pgoutput, carried in the event, upserted through PostgREST: the
-    destination's jsonb equals the source's, and the leads after it land too."""
-    async with running(pipeline.settings()):
+@pytest.mark.parametrize("mode", ["replication", "notify"])
+async def test_huge_and_precise_jsonb_numbers_cross_unchanged(pipeline: Pipeline, mode: str) -> None:
+    """Captured (pgoutput text, or the outbox's row JSON), carried in the event, upserted through
+    PostgREST: the destination's jsonb equals the source's, and the leads after it land too."""
+    settings = pipeline.settings()
+    settings = settings.model_copy(update={"source": settings.source.model_copy(update={"capture_mode": mode})})
+    async with running(settings):
         await insert(pipeline, 1, 5)
         await pipeline.source.execute(f"UPDATE {pipeline.table} SET dados_extras = $1::jsonb WHERE id = 3", EXTRA)
         await insert(pipeline, 6, 5)
