@@ -140,7 +140,7 @@ class Metrics:
                                      buckets=latency, registry=r)
         self._sink_requests = Counter("streamer_sink_requests_total", "Requests sent to the destination, by outcome",
                                       ["outcome"], registry=r)
-        for outcome in ("ok", "rejected", "transient", "schema_drift", "auth", "fatal"):
+        for outcome in ("ok", "rejected", "transient", "schema_drift", "auth", "destination", "fatal"):
             self._sink_requests.labels(outcome)  # every series exists from the start: increase() sees the first
         self._sink_retries = Counter("streamer_sink_retries_total", "Retried requests, by reason", ["reason"],
                                      registry=r)

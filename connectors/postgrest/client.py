@@ -26,6 +26,7 @@ from connectors.postgrest.errors import (
     PostgrestBadResponse,
     PostgrestConfigError,
     PostgrestError,
+    PostgrestRejected,
     PostgrestUnavailable,
     error_class_for,
     scrub,
@@ -107,8 +108,8 @@ class PostgrestClient:
         if not rows:
             return
         params = {"on_conflict": on_conflict}
-        if columns is not None:
-            params["columns"] = quote_columns(columns)
+        if columns is not None and (quoted := columns_param(rows, columns)) is not None:
+            params["columns"] = quoted
         body = orjson.dumps(list(rows), default=str)
         await self._send("POST", table, action=f"upserting {len(rows)} rows into {table}", params=params,
                          content=body, headers={"Prefer": PREFER_UPSERT, "Content-Type": "application/json"})
@@ -188,9 +189,33 @@ def quote_columns(columns: Sequence[str]) -> str:
     if not columns:
         raise ValueError("columns= needs at least one column (an empty list is PGRST100)")
     for name in columns:
-        if not name or any(ch in name for ch in '",'):
+        if not quotable(name):
             raise ValueError(f"unsupported column name {name!r}")
     return ",".join(f'"{name}"' for name in columns)
+
+
+def quotable(name: str) -> bool:
+    """Whether `name` can be written in `columns=`: PostgREST's quoted names have no escape for
+    `"`, and we keep `,` out too, as a proxy may split the list on it."""
+    return bool(name) and '"' not in name and "," not in name
+
+
+def columns_param(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str | None:
+    """The `columns=` value for an upsert of `rows`, or None to leave it out.
+
+    A name that is not `quotable` cannot be sent in `columns=`. When every row has exactly those
+    keys, leaving the parameter out means the same thing: PostgREST then takes the insert columns
+    from the body, checking that every row has the same keys (postgrest.md §1.2). Otherwise the
+    request cannot be expressed, and it is refused as this request's fault (`PostgrestRejected`,
+    so a caller that bisects files the rows with the reason, rather than crashing on them)."""
+    if all(quotable(name) for name in columns):
+        return quote_columns(columns)
+    wanted = set(columns)
+    if all(row.keys() == wanted for row in rows):
+        return None
+    odd = sorted(name for name in columns if not quotable(name))
+    raise PostgrestRejected(f"column name(s) {odd!r} cannot be sent in columns= (they hold '\"' or ','), "
+                            "and the rows' own keys differ from the columns asked for")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

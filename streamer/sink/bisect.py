@@ -19,12 +19,13 @@ culprit; everything else lands. With k bad rows among n this costs about 2·k·l
 One shortcut: when the left half of a failed chunk lands, the right half must hold the fault,
 so it is split at once without being sent whole. A single row is always sent alone before it
 is called a culprit, so rows that only fail together (say, a unique column repeated inside the
-batch) land one by one instead of being misfiled.
+batch) land one by one instead of being misfiled. And one safety net: `uniform_failure` tells
+when every row failed alone the same way, which is what a fault of the destination looks like.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
@@ -147,3 +148,23 @@ def bisect(items: Sequence[T], error: E, send: Callable[[Sequence[T]], E | None]
         else:
             bisection.rejected(outcome)
     return bisection.result
+
+
+def uniform_failure(result: BisectResult[T, E], key: Callable[[E], Hashable], *, at_least: int = 2) -> E | None:
+    """The error shared by every item when nothing landed and `at_least` items (two or more) each
+    failed alone with the same `key` (for PostgREST: status, code, message, details); else None.
+
+    Bisection blames a row that fails alone. When the fault is the destination's instead (a
+    trigger or policy refusing every row, read-only storage behind an unusual status, a proxy
+    answering every request alike), every row fails alone too, and "everyone is bad" would file
+    a whole batch of good leads and commit past them. A batch of really bad leads that all fail
+    with the very same error is rare by comparison, and waiting on it loses nothing, so the
+    caller blocks on this outcome instead of filing. One item alone proves nothing either way:
+    it stays an ordinary culprit; a caller can ask for more (`at_least`), so that a few bad leads
+    refused in the same words (22001 "value too long" quotes no row) are filed, not waited on."""
+    if result.landed or len(result.culprits) < max(2, at_least):
+        return None
+    first = result.culprits[0].error
+    if any(key(c.error) != key(first) for c in result.culprits[1:]):
+        return None
+    return first

@@ -2,11 +2,16 @@
 
 Lead data reaches the error table (`lead_snapshot`, as the seed kept it) and the dead-letter
 record's value (the original event), never a log line or a metric label.
+
+A lead's export job id is a courtesy: an id that is not a UUID, or names a job deleted since,
+is left out (the lead is still filed) rather than failing the write, which would otherwise fail
+again on every redelivery of the batch and stall its partition for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,18 +20,25 @@ import asyncpg
 import orjson
 
 from connectors.kafka.client import Producer
-from connectors.postgres.errors import TransientError, translate_errors
+from connectors.postgres.errors import PostgresError, TransientError, translate_errors
 from connectors.postgrest.errors import PostgrestError
 from streamer.history.progress import record_outcomes
+from streamer.logging import get_logger
 from streamer.metrics import Metrics
+
+log = get_logger(__name__)
 
 INSERT_ERRORS = """
 INSERT INTO public.gestao_scouter_export_errors
   (job_id, lead_id, error_message, response_status, response_body, lead_snapshot, fields_sent)
-SELECT job_id, lead_id, error_message, response_status, response_body, lead_snapshot, fields_sent
+SELECT j.id, t.lead_id, t.error_message, t.response_status, t.response_body, t.lead_snapshot, t.fields_sent
   FROM jsonb_to_recordset($1::jsonb) AS t (job_id uuid, lead_id bigint, error_message text,
        response_status integer, response_body text, lead_snapshot jsonb, fields_sent jsonb)
+  LEFT JOIN public.gestao_scouter_export_jobs j ON j.id = t.job_id
 """
+# A job deleted since its leads were produced: its per-lead rows (040_job_progress.sql) cannot be
+# written, and there are no counters left to keep.
+FOREIGN_KEY_VIOLATION = "23503"
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,7 @@ class FailedLead:
     def table_row(self) -> dict[str, object]:
         status = self.error.status if self.error is not None else None
         return {
-            "job_id": self.job_id, "lead_id": self.lead_id, "error_message": self.reason[:2000],
+            "job_id": job_uuid(self.job_id), "lead_id": self.lead_id, "error_message": self.reason[:2000],
             "response_status": status, "response_body": self.error.body if self.error is not None else None,
             "lead_snapshot": self.row, "fields_sent": sorted(self.row) if self.row else None,
         }
@@ -72,7 +84,7 @@ class FailureRecorder:
         rows = orjson.dumps([f.table_row() for f in failed], default=str).decode()
         await self._write("record failed leads", lambda conn: conn.execute(INSERT_ERRORS, rows))
         for job_id, ids in _by_job(failed).items():
-            await self._write("count failed leads", _outcomes(job_id, failed=ids))
+            await self._count(job_id, failed=ids)
         for lead in failed:
             self.metrics.sink_failed(str(lead.error.status if lead.error and lead.error.status else "none"))
 
@@ -81,7 +93,18 @@ class FailureRecorder:
         if not by_job:
             return
         for job_id, ids in by_job.items():
-            await self._write("count landed leads", _outcomes(job_id, landed=ids))
+            if (canonical := job_uuid(job_id)) is not None:
+                await self._count(canonical, landed=ids)
+
+    async def _count(self, job_id: str, *, landed: Sequence[int] = (), failed: Sequence[int] = ()) -> None:
+        """Count a job's leads; a job deleted meanwhile has no counters left to keep."""
+        try:
+            await self._write("count landed leads" if landed else "count failed leads",
+                              _outcomes(job_id, landed=landed, failed=failed))
+        except PostgresError as exc:
+            if exc.sqlstate != FOREIGN_KEY_VIOLATION:
+                raise
+            log.warning("export job no longer exists: its leads are not counted", job_id=job_id)
 
     async def _write(self, action: str, write: Callable[[Any], Awaitable[object]], attempts: int = 5) -> None:
         """Run `write` on a pooled connection; retry a deadlock or serialization failure (an
@@ -108,6 +131,18 @@ def _outcomes(job_id: str, *, landed: Sequence[int] = (),
 def _by_job(failed: Sequence[FailedLead]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for lead in failed:
-        if lead.job_id:
-            out.setdefault(lead.job_id, []).append(lead.lead_id)
+        job_id = job_uuid(lead.job_id)
+        if job_id is not None:
+            out.setdefault(job_id, []).append(lead.lead_id)
     return out
+
+
+def job_uuid(value: str | None) -> str | None:
+    """`value` as a canonical UUID, or None if it is not one: the job tables key jobs by uuid, and
+    a value PostgreSQL cannot cast fails the whole statement, for every lead it writes."""
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None

@@ -18,6 +18,8 @@ AUTH_FIX = ("the destination refused the service key: check STREAMER_DESTINATION
             "and that leads has a policy for service_role (SELECT * FROM pg_policies WHERE tablename = 'leads')")
 DRIFT_FIX = ("the destination does not know a column we send: run `streamer validate schema`, apply the SQL it "
              "prints in Gestão Scouter's SQL editor, then `streamer schema reload-cache`; the sink resumes by itself")
+FATAL_FIX = ("the sink cannot talk to the destination as configured (see the error): check the STREAMER_DESTINATION__ "
+             "settings with `streamer validate config`; the sink re-checks every few seconds and resumes by itself")
 
 log = get_logger(__name__)
 

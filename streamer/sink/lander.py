@@ -1,33 +1,46 @@
 """Land one plan at the destination: 50-lead upserts and deletes, retried, bisected.
 
-    transient (network, timeout, 5xx, 429)  -> back off (Retry-After honoured) and retry, forever
-    auth (401/403), schema drift (PGRST204)  -> blocked: retry slowly, file nothing as failed
-    permanent 4xx                            -> bisect; culprits go to the error table + DLQ
+    transient (network, timeout, 5xx, 429)      -> back off (Retry-After honoured) and retry, forever
+    auth (401/403), schema drift (PGRST204),     -> blocked: re-check every few seconds, file nothing
+      a fault of the whole destination
+    permanent (a 4xx, or a 5xx the rows cause)   -> bisect; culprits go to the error table + DLQ,
+                                                    unless every lead failed alike (then blocked)
 
-A stop request during a retry abandons the batch (`Abandoned`): its offsets are not committed,
-so the next owner of the partition lands it. Nothing is ever skipped.
+Upserts and deletes go the same way: a delete refused for one lead (409 23503, still referenced)
+files that lead only. A stop request during a retry abandons the batch (`Abandoned`): its offsets
+are not committed, so the next owner of the partition lands it. Nothing is ever skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestError
-from schemas.event import HEADER_JOB_ID, header
+from schemas.event import HEADER_JOB_ID
+from streamer.logging import get_logger
 from streamer.metrics import Metrics
-from streamer.sink.batch import Plan, RecordLike, Upsert
-from streamer.sink.bisect import Bisection
-from streamer.sink.failures import FailedLead
-from streamer.sink.health import AUTH_FIX, DRIFT_FIX, SinkHealth
+from streamer.sink.batch import Delete, Plan, RecordLike, Upsert
+from streamer.sink.bisect import Bisection, BisectResult, uniform_failure
+from streamer.sink.failures import FailedLead, job_uuid
+from streamer.sink.health import AUTH_FIX, DRIFT_FIX, FATAL_FIX, SinkHealth
 from streamer.sink.mapping import IDENTITY
 from streamer.sink.ratelimit import RateLimiter
-from streamer.sink.retry import Disposition, RetryPolicy, classify
+from streamer.sink.retry import Disposition, RetryPolicy, classify, destination_fix, everyone_refused_fix
 from streamer.validation.drift import destination_drift
 
 BLOCKED_RECHECK_SECONDS = 5.0
+# A batch refused lead by lead, all alike, blocks the sink only from this many leads up: fewer
+# are filed as usual (DESIGN.md: a permanent failure of one lead is recorded, the rest go on).
+BLOCK_WHEN_ALIKE = 5
+
+log = get_logger(__name__)
+Item = TypeVar("Item", Upsert, Delete)
 
 
 class Abandoned(Exception):
@@ -55,48 +68,80 @@ class Lander:
     async def land(self, plan: Plan, records: Mapping[int, RecordLike]) -> Landed:
         """Upsert and delete what `plan` says; return what landed and what failed."""
         out = Landed()
+        jobs = self._jobs(plan, records)
         for poison in plan.poison:
-            out.failed.append(FailedLead(_int_key(poison.key), _job(records, (poison.offset,)), None,
+            out.failed.append(FailedLead(_int_key(poison.key), _job(jobs, (poison.offset,)), None,
                                          f"undecodable event: {poison.reason}", None,
                                          ((poison.offset, poison.key, poison.value),)))
         for request in plan.requests(self.max_rows):
-            rows, columns = request.rows, request.columns
-            error = await self._call(self._upsert(rows, columns, plan.key_column))
-            landed, culprits = (rows, []) if error is None else await self._bisect(rows, columns, plan, error)
-            for upsert in landed:
-                self._count_landed(out, upsert.lead_id, upsert.source_ts_ms, upsert.offsets, records)
-            out.upserts += len(landed)
-            for upsert, err in culprits:
-                out.failed.append(_failed(upsert.lead_id, upsert.offsets, records, err, dict(upsert.row)))
-        if plan.deletes:
-            ids = plan.delete_ids()
-            error = await self._call(lambda: self.client.delete(self.table, ids, key=plan.key_column))
-            for delete in plan.deletes:
-                if error is None:
-                    self._count_landed(out, delete.lead_id, delete.source_ts_ms, delete.offsets, records)
-                else:
-                    out.failed.append(_failed(delete.lead_id, delete.offsets, records, error, None))
-            out.deletes += 0 if error else len(ids)
+            upserted, refused = await self._land_rows(request.rows, self._upsert(request.columns, plan.key_column))
+            for upsert in upserted:
+                _count_landed(out, upsert.lead_id, upsert.source_ts_ms, upsert.offsets, jobs)
+            out.upserts += len(upserted)
+            for upsert, err in refused:
+                out.failed.append(_failed(upsert.lead_id, upsert.offsets, records, jobs, err, dict(upsert.row)))
+        for start in range(0, len(plan.deletes), self.max_rows):
+            chunk = plan.deletes[start:start + self.max_rows]
+            deleted, undeleted = await self._land_rows(chunk, self._delete(plan.key_column))
+            for delete in deleted:
+                _count_landed(out, delete.lead_id, delete.source_ts_ms, delete.offsets, jobs)
+            out.deletes += len(deleted)
+            for delete, err in undeleted:
+                out.failed.append(_failed(delete.lead_id, delete.offsets, records, jobs, err, None))
         return out
 
-    async def _bisect(self, rows: Sequence[Upsert], columns: Sequence[str], plan: Plan,
-                      error: PostgrestError) -> tuple[tuple[Upsert, ...], list[tuple[Upsert, PostgrestError]]]:
-        bisection: Bisection[Upsert, PostgrestError] = Bisection(tuple(rows), error)
+    async def _land_rows(self, rows: Sequence[Item], send: Callable[[Sequence[Item]], Awaitable[None]]
+                         ) -> tuple[tuple[Item, ...], list[tuple[Item, PostgrestError]]]:
+        """Send `rows` until they land or the leads at fault are known (bisection).
+
+        When every lead was then refused alone with the same answer, that is taken for the
+        destination's fault, not theirs (bisect.uniform_failure): block until it answers
+        otherwise, then start over with the whole request."""
+        while True:
+            error = await self._call(partial(send, rows))
+            if error is None:
+                return tuple(rows), []
+            result = await self._bisect(rows, send, error)
+            shared = uniform_failure(result, _answer, at_least=BLOCK_WHEN_ALIKE)
+            if shared is None:
+                self._answered()
+                return result.landed, [(c.item, c.error) for c in result.culprits]
+            await self._hold(rows, send, shared)
+
+    async def _bisect(self, rows: Sequence[Item], send: Callable[[Sequence[Item]], Awaitable[None]],
+                      error: PostgrestError) -> BisectResult[Item, PostgrestError]:
+        bisection: Bisection[Item, PostgrestError] = Bisection(tuple(rows), error)
         while (chunk := bisection.next()) is not None:
-            failure = await self._call(self._upsert(chunk, columns, plan.key_column))
+            failure = await self._call(partial(send, chunk))
             if failure is None:
                 bisection.landed()
             else:
                 bisection.rejected(failure)
-        result = bisection.result
-        return result.landed, [(c.item, c.error) for c in result.culprits]
+        return bisection.result
 
-    def _upsert(self, rows: Sequence[Upsert], columns: Sequence[str], key: str) -> Callable[[], Awaitable[None]]:
-        payload = [dict(u.row) for u in rows]
+    async def _hold(self, rows: Sequence[Item], send: Callable[[Sequence[Item]], Awaitable[None]],
+                    shared: PostgrestError) -> None:
+        """Blocked on rows that were all refused alike: every `blocked_recheck` seconds send one of
+        them, each in turn (one request per check, not a whole bisection), until one lands or gets
+        another answer; a lead that really is bad cannot keep the others waiting that way."""
+        detail = everyone_refused_fix(len(rows), shared)
+        for row in itertools.cycle(rows):
+            self.health.blocked("destination", detail)
+            await self._pause(self.blocked_recheck)
+            answer = await self._call(partial(send, (row,)))
+            if answer is None or _answer(answer) != _answer(shared):
+                self._answered()
+                return
 
-        async def send() -> None:
+    def _upsert(self, columns: Sequence[str], key: str) -> Callable[[Sequence[Upsert]], Awaitable[None]]:
+        async def send(rows: Sequence[Upsert]) -> None:
             self._columns = tuple(columns)  # for the drift report, should the destination refuse one
-            await self.client.upsert(self.table, payload, on_conflict=key, columns=columns)
+            await self.client.upsert(self.table, [dict(u.row) for u in rows], on_conflict=key, columns=columns)
+        return send
+
+    def _delete(self, key: str) -> Callable[[Sequence[Delete]], Awaitable[None]]:
+        async def send(rows: Sequence[Delete]) -> None:
+            await self.client.delete(self.table, [d.lead_id for d in rows], key=key)
         return send
 
     async def _call(self, send: Callable[[], Awaitable[None]]) -> PostgrestError | None:
@@ -117,9 +162,15 @@ class Lander:
                 await self._wait_after(exc, disposition, attempt)
                 continue
             self.metrics.sink_request("ok")
-            if self.health.state != "ok":
-                self.health.ok()
+            self._answered()
             return None
+
+    def _answered(self) -> None:
+        """The destination took a request or refused it for its data: whatever blocked or
+        degraded the sink is over (a refusal counts too, or a batch whose every lead is filed
+        after an outage would leave the sink blocked with nothing left to re-check)."""
+        if self.health.state != "ok":
+            self.health.ok()
 
     async def _wait_after(self, exc: PostgrestError, disposition: Disposition, attempt: int) -> None:
         if disposition is Disposition.TRANSIENT:
@@ -128,17 +179,26 @@ class Lander:
             self.metrics.sink_retry(reason)
             if self.policy.exhausted(attempt):
                 self.health.degraded(f"destination unavailable ({reason})", str(exc))
-            delay = self.policy.delay(attempt, exc.retry_after)
-        elif disposition is Disposition.SCHEMA_DRIFT:
+            await self._pause(self.policy.delay(attempt, exc.retry_after))
+            return
+        if disposition is Disposition.SCHEMA_DRIFT:
             self.metrics.sink_request("schema_drift")
             self.health.blocked("schema_drift", await self._drift_detail(exc))
-            delay = self.blocked_recheck
-        else:  # auth, or a client that cannot work as configured
-            self.metrics.sink_request("auth" if disposition is Disposition.AUTH else "fatal")
-            self.health.blocked("auth" if disposition is Disposition.AUTH else "fatal", f"{exc} — {AUTH_FIX}")
-            delay = self.blocked_recheck
+        elif disposition is Disposition.DESTINATION:
+            self.metrics.sink_request("destination")
+            self.health.blocked("destination", destination_fix(exc))
+        elif disposition is Disposition.AUTH:
+            self.metrics.sink_request("auth")
+            self.health.blocked("auth", f"{exc} — {AUTH_FIX}")
+        else:  # a client that cannot work as configured
+            self.metrics.sink_request("fatal")
+            self.health.blocked("fatal", f"{exc} — {FATAL_FIX}")
+        await self._pause(self.blocked_recheck)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or raise `Abandoned` as soon as the sink is stopping."""
         try:
-            await asyncio.wait_for(self.stopping.wait(), delay)
+            await asyncio.wait_for(self.stopping.wait(), seconds)
         except TimeoutError:
             return
         raise Abandoned()
@@ -154,28 +214,73 @@ class Lander:
         return report.message if report is not None else f"{exc} — {DRIFT_FIX}"
 
     @staticmethod
-    def _count_landed(out: Landed, lead_id: int, source_ts_ms: int, offsets: Sequence[int],
-                      records: Mapping[int, RecordLike]) -> None:
-        out.source_ts_ms.append(source_ts_ms)
-        for job_id in _jobs(records, offsets):
-            out.by_job.setdefault(job_id, []).append(lead_id)
+    def _jobs(plan: Plan, records: Mapping[int, RecordLike]) -> dict[int, str]:
+        jobs, problems = record_jobs(records)
+        if problems:
+            log.warning("job_id header ignored: the leads still land or are filed, but count toward no job",
+                        topic=plan.topic, partition=plan.partition, records=len(problems),
+                        first_offset=min(problems), problems=sorted(set(problems.values())))
+        return jobs
 
 
-def _jobs(records: Mapping[int, RecordLike], offsets: Sequence[int]) -> set[str]:
-    found = {header(list(records[o].headers), HEADER_JOB_ID) for o in offsets if o in records}
-    return {j for j in found if j}
+def record_job(headers: Sequence[tuple[str, bytes | None]]) -> tuple[str | None, str | None]:
+    """The export job id in a record's first `job_id` header, and what is wrong with the header
+    when it cannot be used. Such a header is ignored rather than failing its lead: the lead itself
+    is fine, and only the job's counters (keyed by uuid) could not hold it."""
+    for name, value in headers:
+        if name != HEADER_JOB_ID:
+            continue
+        if not value:
+            return None, None
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "the job_id header is not UTF-8"
+        job = job_uuid(text)
+        return (job, None) if job is not None else (None, "the job_id header is not a UUID")
+    return None, None
 
 
-def _job(records: Mapping[int, RecordLike], offsets: Sequence[int]) -> str | None:
-    jobs = sorted(_jobs(records, offsets))
-    return jobs[-1] if jobs else None
+def record_jobs(records: Mapping[int, RecordLike]) -> tuple[dict[int, str], dict[int, str]]:
+    """By offset: the job of each record that names a usable one, and the problem of each that
+    names an unusable one (`record_job`)."""
+    jobs: dict[int, str] = {}
+    problems: dict[int, str] = {}
+    for offset, record in records.items():
+        job, problem = record_job(list(record.headers))
+        if job is not None:
+            jobs[offset] = job
+        if problem is not None:
+            problems[offset] = problem
+    return jobs, problems
 
 
-def _failed(lead_id: int, offsets: Sequence[int], records: Mapping[int, RecordLike], error: PostgrestError,
-            row: dict[str, object] | None) -> FailedLead:
+def _answer(error: PostgrestError) -> tuple[int | None, str | None, str, str]:
+    """What makes two refusals "the same answer" for `uniform_failure`: status and code, and the
+    words too. PostgreSQL quotes the row when the row is at fault (23514 "Failing row contains
+    (…)", 23505 "Key (email)=(…) already exists"), so leads refused in differing words are each
+    at fault, however many; a fault of the whole destination answers every row alike."""
+    return error.status, error.code, error.message, str(error.details)
+
+
+def _count_landed(out: Landed, lead_id: int, source_ts_ms: int, offsets: Sequence[int],
+                  jobs: Mapping[int, str]) -> None:
+    out.source_ts_ms.append(source_ts_ms)
+    for job_id in {jobs[o] for o in offsets if o in jobs}:
+        out.by_job.setdefault(job_id, []).append(lead_id)
+
+
+def _job(jobs: Mapping[int, str], offsets: Sequence[int]) -> str | None:
+    found = sorted({jobs[o] for o in offsets if o in jobs})
+    return found[-1] if found else None
+
+
+def _failed(lead_id: int, offsets: Sequence[int], records: Mapping[int, RecordLike], jobs: Mapping[int, str],
+            error: PostgrestError, row: dict[str, object] | None) -> FailedLead:
     originals = tuple((o, records[o].key, records[o].value) for o in offsets if o in records)
-    reason = f"{error.status} {error.code or ''}: {error.message}".strip()
-    return FailedLead(lead_id, _job(records, offsets), error, reason, row, originals)
+    label = " ".join(str(part) for part in (error.status, error.code) if part)
+    reason = f"{label}: {error.message}" if label else error.message
+    return FailedLead(lead_id, _job(jobs, offsets), error, reason, row, originals)
 
 
 def _int_key(key: bytes | None) -> int:

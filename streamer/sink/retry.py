@@ -11,8 +11,13 @@
 | transient    | PostgrestUnavailable | waits `delay()` and sends the same request again; never skips |
 | auth         | PostgrestAuthError   | stops consuming, reports unhealthy, says why               |
 | schema_drift | PostgrestSchemaDrift | pauses the partition; nothing is filed as a lead's fault   |
+| destination  | PostgrestDestinationFault | stops, like auth; `destination_fix()` says what to do |
 | permanent    | PostgrestRejected    | bisects the batch to find the leads at fault (bisect.py)   |
 | fatal        | any other, not retriable (PostgrestConfigError) | stops, like auth    |
+
+Every disposition but transient and permanent blocks: consuming stops, health turns blocked
+with the cause and the fix, no lead is filed, and the request is re-sent every few seconds, so
+the sink resumes by itself once the destination takes it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Literal
 
 from connectors.postgrest.errors import (
     PostgrestAuthError,
+    PostgrestDestinationFault,
     PostgrestError,
     PostgrestRejected,
     PostgrestSchemaDrift,
@@ -41,6 +47,7 @@ class Disposition(StrEnum):
     TRANSIENT = "transient"
     AUTH = "auth"
     SCHEMA_DRIFT = "schema_drift"
+    DESTINATION = "destination"
     PERMANENT = "permanent"
     FATAL = "fatal"
 
@@ -109,9 +116,53 @@ def classify(error: PostgrestError) -> Disposition:
         return Disposition.AUTH
     if isinstance(error, PostgrestSchemaDrift):
         return Disposition.SCHEMA_DRIFT
+    if isinstance(error, PostgrestDestinationFault):
+        return Disposition.DESTINATION
     if isinstance(error, PostgrestUnavailable):
         return Disposition.TRANSIENT
     if isinstance(error, PostgrestRejected):
         return Disposition.PERMANENT
     # A garbled 2xx (retriable) or a client built wrong (not): never blame the leads for these.
     return Disposition.TRANSIENT if error.retriable else Disposition.FATAL
+
+
+READ_ONLY_FIX = ("the destination database is read-only; Supabase switches a project to read-only mode when "
+                 "its disk is nearly full: free space or grow the disk (dashboard: Project Settings, Compute "
+                 "and Disk), then take the database out of read-only mode")
+MISSING_TABLE_FIX = ("check that STREAMER_DESTINATION__URL is the project's URL and STREAMER_DESTINATION__TABLE "
+                     "names a table the API exposes; create it with `streamer db migrate --target destination`, "
+                     "then `streamer schema reload-cache`")
+MISSING_FUNCTION_FIX = ("a function the destination table needs (usually one its triggers call) is missing: "
+                        "re-create it (`streamer db migrate --target destination` for the sync's own), then "
+                        "`streamer schema reload-cache`")
+REDIRECT_FIX = ("the destination answered with a redirect: set STREAMER_DESTINATION__URL to the final https URL "
+                "of the project (no proxy that redirects in between)")
+REQUEST_FIX = ("the destination refused the form of our requests, not their data (a proxy in front of "
+               "PostgREST, or an API that is not PostgREST): check STREAMER_DESTINATION__URL and run "
+               "`streamer doctor`")
+RESUMES = "no lead was filed; the sink re-checks every few seconds and resumes by itself"
+
+
+def destination_fix(error: PostgrestError) -> str:
+    """The health message for a `PostgrestDestinationFault`: what the destination said, why no
+    lead is to blame, and what an operator does about it."""
+    if error.code == "25006":
+        fix = READ_ONLY_FIX
+    elif error.code == "42883":
+        fix = MISSING_FUNCTION_FIX
+    elif error.code == "42P01" or error.status == 404:
+        fix = MISSING_TABLE_FIX
+    elif error.status is not None and 300 <= error.status < 400:
+        fix = REDIRECT_FIX
+    else:
+        fix = REQUEST_FIX
+    return f"{error} — {fix}; {RESUMES}"
+
+
+def everyone_refused_fix(leads: int, error: PostgrestError) -> str:
+    """The health message when every lead of a batch was refused alone with the same answer
+    (bisect.py `uniform_failure`): the sink blocks rather than file them all."""
+    return (f"all {leads} leads of a batch were refused one by one with the very same answer ({error}), which "
+            "is what a fault of the whole destination looks like (a trigger or policy refusing every row, a "
+            f"proxy): fix the destination; {RESUMES}. If these leads really are all invalid, set "
+            "STREAMER_SINK__BATCH_SIZE=1 until they are filed (a batch of one lead is filed as usual)")

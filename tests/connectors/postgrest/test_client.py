@@ -17,6 +17,7 @@ from connectors.postgrest.errors import (
     PostgrestAuthError,
     PostgrestBadResponse,
     PostgrestConfigError,
+    PostgrestDestinationFault,
     PostgrestError,
     PostgrestRejected,
     PostgrestSchemaDrift,
@@ -130,6 +131,29 @@ async def test_openapi_that_is_not_json_is_a_bad_response():
         (429, None, PostgrestUnavailable),
         (408, None, PostgrestUnavailable),
         (500, "21000", PostgrestRejected),
+        (500, "54000", PostgrestRejected),
+        (400, "P0001", PostgrestRejected),
+        (500, "P0002", PostgrestRejected),
+        (500, "P0003", PostgrestRejected),
+        (500, "P0004", PostgrestRejected),
+        (500, "42P17", PostgrestRejected),
+        (500, "40001", PostgrestUnavailable),
+        (500, "40P01", PostgrestUnavailable),
+        (503, "53300", PostgrestUnavailable),
+        (503, "PGRST000", PostgrestUnavailable),
+        (503, "57P01", PostgrestUnavailable),
+        (500, None, PostgrestUnavailable),
+        (405, "25006", PostgrestDestinationFault),
+        (404, None, PostgrestDestinationFault),
+        (404, "42P01", PostgrestDestinationFault),
+        (404, "42883", PostgrestDestinationFault),
+        (404, "PGRST125", PostgrestDestinationFault),
+        (301, None, PostgrestDestinationFault),
+        (307, None, PostgrestDestinationFault),
+        (405, None, PostgrestDestinationFault),
+        (414, None, PostgrestDestinationFault),
+        (400, "PGRST100", PostgrestDestinationFault),
+        (406, "PGRST106", PostgrestDestinationFault),
         (401, "PGRST301", PostgrestAuthError),
         (403, "42501", PostgrestAuthError),
         (400, "PGRST204", PostgrestSchemaDrift),
@@ -139,7 +163,8 @@ async def test_openapi_that_is_not_json_is_a_bad_response():
         (409, "23505", PostgrestRejected),
         (409, "23503", PostgrestRejected),
         (400, "22P02", PostgrestRejected),
-        (400, "PGRST102", PostgrestRejected),
+        (400, "PGRST102", PostgrestDestinationFault),
+        (400, None, PostgrestRejected),
         (413, None, PostgrestRejected),
     ],
 )
@@ -275,6 +300,29 @@ async def test_closing_closes_the_pool():
         pass
     with pytest.raises(RuntimeError):
         await client.upsert("leads", [{"id": 1}])
+
+
+async def test_upsert_with_a_column_name_columns_cannot_hold_sends_no_columns_param():
+    """A name with `"` or `,` cannot be written in `columns=`; rows that all have exactly those
+    keys say the same in the body, so the parameter is left out instead of raising ValueError."""
+    seen, handler = _recorder()
+    rows = [{"id": 1, 'a"b': 1, "c,d": 2}, {"id": 2, 'a"b': 3, "c,d": 4}]
+    async with _client(handler) as client:
+        await client.upsert("leads", rows, columns=("id", 'a"b', "c,d"))
+    (request,) = seen
+    assert dict(request.url.params) == {"on_conflict": "id"}
+    assert orjson.loads(request.content) == rows
+
+
+async def test_upsert_with_a_column_name_columns_cannot_hold_and_other_keys_is_rejected():
+    """When the rows' keys differ from the columns asked for, the request cannot be expressed:
+    it is refused as this request's fault (a PostgrestError, so the sink files the rows), and
+    nothing is sent."""
+    seen, handler = _recorder()
+    async with _client(handler) as client:
+        with pytest.raises(PostgrestRejected, match="cannot be sent in columns="):
+            await client.upsert("leads", [{"id": 1}, {"id": 2, 'a"b': 1}], columns=("id", 'a"b'))
+    assert seen == []
 
 
 def test_quote_columns():

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from streamer.sink.bisect import Bisection, bisect
+from streamer.sink.bisect import Bisection, bisect, uniform_failure
 
 
 def _server(bad: set[int], log: list[tuple[int, ...]]):
@@ -103,3 +103,31 @@ def test_partition_of_rows_is_exact(bad: set[int]):
     result = bisect(rows, "batch failed", _server(bad, []))
     assert {c.item for c in result.culprits} == bad
     assert sorted([*result.landed, *(c.item for c in result.culprits)]) == rows
+
+
+def _same_code(error: str) -> str:
+    return error.split(":")[0]
+
+
+def test_every_row_failing_alike_is_a_uniform_failure():
+    """Nothing landed and every row failed alone with the same code: that shared error comes back."""
+    result = bisect([1, 2, 3, 4], "P0001: batch", lambda chunk: f"P0001: row {chunk[0]}")
+    assert uniform_failure(result, _same_code) == "P0001: row 1"
+
+
+def test_rows_failing_differently_are_not_a_uniform_failure():
+    """Two codes among the culprits mean the rows are at fault, each with its own error."""
+    result = bisect([1, 2], "batch", lambda chunk: f"{23514 if chunk[0] == 1 else 23502}: row")
+    assert uniform_failure(result, _same_code) is None
+
+
+def test_a_landed_row_rules_out_a_uniform_failure():
+    """If any row landed, the destination takes writes: the culprits are the rows' own fault."""
+    result = bisect([1, 2, 3], "P0001: batch", _server({1, 2}, []))
+    assert uniform_failure(result, _same_code) is None
+
+
+def test_a_single_row_is_never_a_uniform_failure():
+    """One row failing proves nothing about the destination: it stays an ordinary culprit."""
+    result = bisect([9], "P0001: batch", _server({9}, []))
+    assert uniform_failure(result, _same_code) is None

@@ -8,12 +8,13 @@ from connectors.postgrest.errors import (
     PostgrestAuthError,
     PostgrestBadResponse,
     PostgrestConfigError,
+    PostgrestDestinationFault,
     PostgrestRejected,
     PostgrestSchemaDrift,
     PostgrestUnavailable,
 )
 from streamer.config import SinkSettings
-from streamer.sink.retry import Disposition, RetryPolicy, classify
+from streamer.sink.retry import Disposition, RetryPolicy, classify, destination_fix, everyone_refused_fix
 
 
 def test_backoff_doubles_and_caps():
@@ -85,6 +86,7 @@ def test_invalid_policy_is_refused():
         (PostgrestUnavailable("x"), Disposition.TRANSIENT),
         (PostgrestAuthError("x", status=401), Disposition.AUTH),
         (PostgrestSchemaDrift("x", status=400, code="PGRST204"), Disposition.SCHEMA_DRIFT),
+        (PostgrestDestinationFault("x", status=405, code="25006"), Disposition.DESTINATION),
         (PostgrestRejected("x", status=409, code="23505"), Disposition.PERMANENT),
         (PostgrestBadResponse("x", status=200), Disposition.TRANSIENT),
         (PostgrestConfigError("x"), Disposition.FATAL),
@@ -93,3 +95,33 @@ def test_invalid_policy_is_refused():
 def test_classify(error, disposition):
     """Each error class maps to what the sink does next."""
     assert classify(error) is disposition
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cause", "fix"),
+    [
+        (405, "25006", "read-only transaction", "disk"),
+        (404, None, "HTTP 404", "STREAMER_DESTINATION__TABLE"),
+        (404, "42P01", 'relation "public.leads" does not exist', "STREAMER_DESTINATION__TABLE"),
+        (404, "42883", "function public.touch() does not exist", "triggers call"),
+        (302, None, "HTTP 302", "STREAMER_DESTINATION__URL"),
+        (400, "PGRST100", "failed to parse", "`streamer doctor`"),
+        (414, None, "URI Too Long", "`streamer doctor`"),
+    ],
+)
+def test_destination_fix_names_the_cause_and_the_fix(status: int, code: str | None, cause: str, fix: str):
+    """The blocked message for a fault of the whole destination quotes what it said, says what
+    to do, and that no lead was filed and the sink resumes by itself."""
+    message = destination_fix(PostgrestDestinationFault(f"upserting 50 rows into leads: {cause}", status=status,
+                                                        code=code))
+    assert cause in message and fix in message
+    assert "no lead was filed" in message and "resumes by itself" in message
+
+
+def test_everyone_refused_fix_explains_the_safety_net():
+    """The message for a batch whose every lead was refused alike counts them, quotes the answer,
+    and gives the way out for leads that really are all bad."""
+    message = everyone_refused_fix(50, PostgrestRejected("HTTP 400 P0001: writes are paused", status=400,
+                                                         code="P0001"))
+    assert "all 50 leads" in message and "writes are paused" in message
+    assert "STREAMER_SINK__BATCH_SIZE=1" in message and "resumes by itself" in message
