@@ -50,7 +50,9 @@ def is_loopback(host: str | None) -> bool:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a ValidationError's text would otherwise quote the value (a DSN with
+    # its password, a key), wherever someone prints one.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class SourceSettings(_Section):
@@ -334,6 +336,7 @@ class Settings(BaseSettings):
         env_nested_delimiter=NESTED,
         frozen=True,
         extra="forbid",
+        hide_input_in_errors=True,
     )
 
     source: SourceSettings = SourceSettings()

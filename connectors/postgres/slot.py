@@ -15,7 +15,7 @@ settings ``pgtypes`` relies on. All asyncpg errors leave as ``errors.PostgresErr
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +35,10 @@ HEARTBEAT_PREFIX = "streamer.heartbeat"
 
 # Text output of dates and timestamps depends on these (see pgtypes): ISO 8601, in UTC.
 SESSION_SETTINGS = {"DateStyle": "ISO", "TimeZone": "UTC"}
+# The capture's: a role-level statement_timeout would cancel the peek of a huge transaction on
+# every attempt (a livelock while the slot pins WAL), and the page's read-only transaction stays
+# open while Kafka acknowledges, which an idle-in-transaction timeout would cut.
+CAPTURE_SESSION = {"statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
 
 # Who `connect()` blames for a DSN it cannot parse, when the caller does not say.
 DSN_SETTINGS = "STREAMER_SOURCE__DSN (or STREAMER_DESTINATION__DSN)"
@@ -83,9 +87,9 @@ def _check_slot_name(slot: str) -> None:
 
 
 @asynccontextmanager
-async def connect(dsn: str, *, connect_timeout: float = 10.0,
-                  setting: str = DSN_SETTINGS) -> AsyncIterator[asyncpg.Connection]:
-    """Open a connection with ``SESSION_SETTINGS`` applied; close it on exit.
+async def connect(dsn: str, *, connect_timeout: float = 10.0, setting: str = DSN_SETTINGS,
+                  session: Mapping[str, str] | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """Open a connection with ``SESSION_SETTINGS`` (and `session`) applied; close it on exit.
 
     A DSN asyncpg cannot parse raises ``ConfigurationError`` naming `setting` (the variable the
     DSN came from), never the DSN: see ``errors.invalid_dsn``."""
@@ -95,7 +99,7 @@ async def connect(dsn: str, *, connect_timeout: float = 10.0,
             conn = await asyncpg.connect(
                 dsn,
                 timeout=connect_timeout,
-                server_settings={**SESSION_SETTINGS, "application_name": "lead-sync-streamer"},
+                server_settings={**SESSION_SETTINGS, **(session or {}), "application_name": "lead-sync-streamer"},
             )
         except ValueError:  # asyncpg's DSN parser; its message quotes the DSN (see invalid_dsn)
             pass

@@ -79,7 +79,7 @@ class CaptureComponent:
         dsn = s.source.dsn.get_secret_value()
         async with AsyncExitStack() as stack:
             lock_conn = await stack.enter_async_context(slots.connect(dsn))
-            conn = await stack.enter_async_context(slots.connect(dsn))
+            conn = await stack.enter_async_context(slots.connect(dsn, session=slots.CAPTURE_SESSION))
             source: Source = (ReplicationSource(conn, s.source, self.metrics) if s.source.capture_mode == "replication"
                               else OutboxSource(conn, s.source, self.metrics))
             lock_name = f"streamer.capture.{source.name}"

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from streamer.cli.app import app
-from streamer.config import Settings, load_settings
+from streamer.config import Settings, SourceSettings, load_settings
 from streamer.errors import ConfigError
 
 
@@ -126,6 +127,13 @@ def test_a_password_with_unencoded_special_characters_is_refused_at_load_without
     [problem] = caught.value.problems
     assert problem.startswith(variable) and "percent-encode" in problem
     assert not any(piece in problem for piece in ("s3cr", "et@", "x/y"))
+
+
+def test_a_validation_error_printed_anywhere_holds_no_piece_of_the_value() -> None:
+    """Built directly (tests, tools), a refused DSN's ValidationError does not quote its input."""
+    with pytest.raises(ValidationError) as caught:
+        SourceSettings(dsn="postgresql://lead_sync:hunter2/x@db.example.com:5432/t")  # type: ignore[arg-type]
+    assert "hunter2" not in str(caught.value) and "lead_sync" not in repr(caught.value)
 
 
 def test_a_percent_encoded_password_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:

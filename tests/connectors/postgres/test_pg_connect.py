@@ -1,14 +1,18 @@
 """`connect()` facing a DSN asyncpg cannot parse: a configuration error that names the setting
-and holds no fragment of the DSN (asyncpg parses before opening any socket: no server needed)."""
+and holds no fragment of the DSN (asyncpg parses before opening any socket: no server needed);
+and the capture's session settings, on the real server."""
 
 from __future__ import annotations
 
 import traceback
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from connectors.postgres.errors import ConfigurationError
-from connectors.postgres.slot import connect
+from connectors.postgres.slot import CAPTURE_SESSION, connect
+from streamer.devstack.stack import Endpoints
 
 # Passwords with an unencoded '/', '?' or '#': asyncpg's own ValueError quotes what follows.
 BAD_DSNS = [
@@ -41,3 +45,25 @@ async def test_without_a_setting_name_it_points_at_both_dsn_settings() -> None:
     with pytest.raises(ConfigurationError, match="STREAMER_SOURCE__DSN .or STREAMER_DESTINATION__DSN."):
         async with connect(BAD_DSNS[0][0], connect_timeout=2):
             pass
+
+
+@pytest.mark.integration
+async def test_the_capture_session_outlives_a_role_level_statement_timeout(services: Endpoints, unique: str) -> None:
+    """A role with `statement_timeout` (Supabase sets one on its API roles) would cancel the
+    capture's long peeks on every attempt; the capture's session settings override it."""
+    role, password = f"capture_{unique}", f"pw_{unique}"
+    admin = await asyncpg.connect(services.source_dsn)
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    await admin.execute(f"ALTER ROLE {role} SET statement_timeout = '50ms'")
+    parts = urlsplit(services.source_dsn)
+    dsn = urlunsplit(parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port}"))
+    try:
+        async with connect(dsn) as plain:
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await plain.execute("SELECT pg_sleep(0.2)")
+        async with connect(dsn, session=CAPTURE_SESSION) as capture:
+            await capture.execute("SELECT pg_sleep(0.2)")
+            assert await capture.fetchval("SHOW idle_in_transaction_session_timeout") == "0"
+    finally:
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()

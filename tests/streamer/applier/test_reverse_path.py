@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import orjson
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from connectors.kafka.client import Admin, Consumer, Producer
@@ -238,10 +239,11 @@ async def test_a_missing_table_blocks_the_applier_until_it_exists_then_it_resume
 async def test_a_dsn_with_an_unencoded_slash_in_the_password_fails_naming_the_setting_only(
     settings: Settings, topic: str,
 ) -> None:
-    """The applier stops with a configuration error that names STREAMER_SOURCE__DSN and holds no
-    fragment of the password (asyncpg's own ValueError quoted one)."""
-    bad = settings.model_copy(update={"source": SourceSettings(
-        dsn="postgresql://streamer:s3cr/etPW@127.0.0.1:54321/tabuladormax")})
+    """The settings refuse such a DSN at load (tests/streamer/test_config.py); one that reaches
+    the applier anyway (built without validation here) stops it with a configuration error that
+    names STREAMER_SOURCE__DSN and holds no fragment of the password (asyncpg's ValueError does)."""
+    bad = settings.model_copy(update={"source": SourceSettings.model_construct(
+        dsn=SecretStr("postgresql://streamer:s3cr/etPW@127.0.0.1:54321/tabuladormax"))})
     with pytest.raises(ConfigurationError) as caught:
         await asyncio.wait_for(ReverseApplier(bad, Metrics()).run(asyncio.Event()), 30)
     assert "STREAMER_SOURCE__DSN" in str(caught.value) and "percent-encode" in str(caught.value)
