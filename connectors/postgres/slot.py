@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 
 from connectors.postgres.errors import (
     ConfigurationError,
@@ -147,24 +148,27 @@ async def preflight(conn: asyncpg.Connection) -> None:
 async def ensure_publication(conn: asyncpg.Connection, publication: str, table: str, schema: str = "public") -> bool:
     """Create ``publication`` for ``schema.table`` when missing; return True if created.
 
-    An existing publication that does not publish the table is an error, not altered."""
+    An existing publication is checked, never altered: it must publish the table whole (every
+    column, no row filter) and its inserts, updates and deletes; anything less would drop
+    changes silently, so it is an error saying the ALTER to run."""
     qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
     with translate_errors(f"check publication {publication!r}"):
         row = await conn.fetchrow(
-            """SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS found,
-                      EXISTS (SELECT 1 FROM pg_publication_tables
-                               WHERE pubname = $1 AND schemaname = $2 AND tablename = $3) AS has_table""",
+            """SELECT p.pubinsert, p.pubupdate, p.pubdelete,
+                      (SELECT to_jsonb(t) FROM pg_publication_tables t
+                        WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3) AS published,
+                      (SELECT count(*) FROM pg_attribute
+                        WHERE attrelid = to_regclass(format('%I.%I', $2::text, $3::text))
+                          AND attnum > 0 AND NOT attisdropped) AS columns
+               FROM pg_publication p WHERE p.pubname = $1""",
             publication,
             schema,
             table,
         )
-    assert row is not None
-    if row["found"]:
-        if not row["has_table"]:
-            raise ConfigurationError(
-                f"publication {publication!r} exists but does not publish {schema}.{table}: "
-                f"ALTER PUBLICATION {quote_ident(publication)} ADD TABLE {qualified}"
-            )
+    if row is not None:
+        problem = publication_problem(dict(row), publication, qualified)
+        if problem is not None:
+            raise ConfigurationError(problem)
         return False
     ddl = f"CREATE PUBLICATION {quote_ident(publication)} FOR TABLE {qualified}"
     try:
@@ -175,6 +179,32 @@ async def ensure_publication(conn: asyncpg.Connection, publication: str, table: 
             return await ensure_publication(conn, publication, table, schema)
         raise type(exc)(f"{exc}; the table owner or a superuser can run: {ddl}", sqlstate=exc.sqlstate) from exc
     return True
+
+
+def publication_problem(found: Mapping[str, Any], publication: str, qualified: str) -> str | None:
+    """What keeps an existing publication from carrying every change of the table, with the fix;
+    None when it carries them all. `found`: pubinsert/pubupdate/pubdelete, `published` (the
+    table's pg_publication_tables row as JSON, or None) and `columns` (the table's column count)."""
+    name = quote_ident(publication)
+    published = found["published"]
+    if published is None:
+        return f"publication {publication!r} exists but does not publish {qualified}: " \
+               f"ALTER PUBLICATION {name} ADD TABLE {qualified}"
+    if isinstance(published, str):
+        published = orjson.loads(published)
+    missing = [op for op in ("insert", "update", "delete") if not found[f"pub{op}"]]
+    if missing:
+        return (f"publication {publication!r} does not publish {', '.join(missing)}, so those changes would be "
+                f"lost: ALTER PUBLICATION {name} SET (publish = 'insert, update, delete, truncate')")
+    if published.get("rowfilter"):
+        return (f"publication {publication!r} publishes only the rows of {qualified} matching "
+                f"{published['rowfilter']}, so the others' changes would be lost: "
+                f"ALTER PUBLICATION {name} SET TABLE {qualified}")
+    attnames = published.get("attnames")
+    if attnames is not None and len(attnames) < found["columns"]:
+        return (f"publication {publication!r} publishes only some columns of {qualified} ({', '.join(attnames)}): "
+                f"ALTER PUBLICATION {name} SET TABLE {qualified}")
+    return None
 
 
 async def ensure_slot(conn: asyncpg.Connection, slot: str) -> bool:

@@ -60,6 +60,22 @@ def from_row(op: Op, before: dict[str, Any] | None, after: dict[str, Any] | None
     )
 
 
+def split_key_change(event: ChangeEvent, key_column: str = "id") -> list[ChangeEvent]:
+    """An update that changed the lead's id, as a delete of the old id then a create of the new.
+
+    Events are keyed by lead id; sent as one update keyed by the new id, the old id's row would
+    never be removed downstream (Debezium splits such an update the same way). Any other event
+    is returned as it is."""
+    if event.op != "u" or event.before is None or event.after is None:
+        return [event]
+    old, new = event.before.get(key_column), event.after.get(key_column)
+    if old is None or old == new:
+        return [event]
+    return [ChangeEvent(op="d", before=event.before, after=None, source=event.source, ts_ms=event.ts_ms),
+            ChangeEvent(op="c", before=None, after=event.after, source=event.source, ts_ms=event.ts_ms,
+                        unchanged_toast=event.unchanged_toast)]
+
+
 def to_record(event: ChangeEvent) -> KafkaRecord:
     """(key, value, headers) for the producer: key = lead id, so a lead's events keep order."""
     return event.key_bytes(), event.to_bytes(), event.headers()

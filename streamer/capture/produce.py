@@ -9,7 +9,7 @@ from collections.abc import Callable
 from connectors.kafka.client import Producer
 from connectors.kafka.errors import KafkaConnectorError
 from schemas.event import ChangeEvent, now_ms
-from streamer.capture.events import KafkaRecord, to_record
+from streamer.capture.events import KafkaRecord, split_key_change, to_record
 from streamer.metrics import Metrics
 
 
@@ -31,9 +31,10 @@ class EventBuffer:
         return len(self._records) >= self.limit
 
     def add(self, event: ChangeEvent) -> None:
-        self._records.append(to_record(event))
-        self._commit_ts.append(event.source.ts_ms)
-        self._ops[event.op] += 1
+        for one in split_key_change(event):
+            self._records.append(to_record(one))
+            self._commit_ts.append(one.source.ts_ms)
+            self._ops[one.op] += 1
 
     def when_acked(self, callback: Callable[[], None]) -> None:
         """Run `callback` after the next flush succeeds (e.g. release a slot position)."""

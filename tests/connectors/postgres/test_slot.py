@@ -80,6 +80,25 @@ async def test_publication_missing_the_table_is_a_configuration_error(source: So
         await pgslot.ensure_publication(source.conn, source.publication, source.table)
 
 
+@pytest.mark.parametrize(("options", "said"), [
+    ("WITH (publish = 'insert')", "does not publish update, delete"),
+    ("WHERE (id > 100)", "matching"),
+    ("(id, name)", "only some columns"),
+])
+async def test_a_publication_that_would_drop_changes_is_refused_with_the_alter(
+    source: Source, options: str, said: str,
+) -> None:
+    """Created by someone else with fewer operations, a row filter or a column list, an existing
+    publication would lose changes silently: refused, naming what and the ALTER that fixes it."""
+    await source.conn.execute(f"CREATE PUBLICATION {source.publication} FOR TABLE public.{source.table} {options}")
+    with pytest.raises(ConfigurationError, match=said) as caught:
+        await pgslot.ensure_publication(source.conn, source.publication, source.table)
+    fix = str(caught.value).split(": ALTER", 1)[1]
+    assert fix.startswith(" PUBLICATION")
+    await source.conn.execute(f"ALTER{fix}")
+    assert await pgslot.ensure_publication(source.conn, source.publication, source.table) is False
+
+
 async def test_publication_for_a_missing_table_is_a_configuration_error(source: Source):
     """Creating a publication for a table that does not exist says so."""
     with pytest.raises(ConfigurationError, match="cannot create publication"):
