@@ -29,9 +29,12 @@ def _responses() -> dict[str, Any]:
         "422": _error("A lead or the envelope does not validate; `details` has pydantic's loc/msg/type",
                       {"error": "invalid lead", "details": [{"loc": ["lead", "id"], "msg": "Field required",
                                                              "type": "missing"}]}),
-        "500": _error("Kafka refused the events (not a transient failure): nothing was accepted",
+        "500": _error("Kafka refused the events (not a transient failure): the request is not accepted. Some of "
+                      "its leads may have been published before the refusal; sending it again is safe (a lead "
+                      "applied twice changes nothing)",
                       {"error": "publish failed"}),
-        "503": {**_error("Kafka (or the JWKS) is unavailable: nothing was accepted; retry after `Retry-After`",
+        "503": {**_error("Kafka (or the JWKS) is unavailable: the request is not accepted; retry after "
+                         "`Retry-After` (safe even if some of its leads were published: a repeat changes nothing)",
                          {"error": "unavailable"}),
                 "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}},
     }
