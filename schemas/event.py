@@ -29,6 +29,9 @@ Connector = Literal["postgresql", "outbox", "export", "webhook"]
 # Kafka header names (values are ASCII/UTF-8 bytes).
 HEADER_SYNC_SOURCE = "sync_source"
 HEADER_JOB_ID = "job_id"
+# The export job's generation (bumped by each reset) that produced the event, in decimal: the
+# sink ignores the outcome of an event whose generation is no longer the job's.
+HEADER_JOB_GENERATION = "job_generation"
 HEADER_OP = "op"
 
 

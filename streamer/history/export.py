@@ -1,4 +1,5 @@
-"""The export runner: a job's source rows into the leads topic as `op=r` events carrying its id.
+"""The export runner: a job's source rows into the leads topic as `op=r` events carrying its id
+and generation (headers `job_id`, `job_generation`).
 
     claim -> count (first start) -> produce pages until none is left -> wait for the sink -> completed
 
@@ -7,7 +8,9 @@
 2. Between pages the runner reads the job's status through that save: a pause stops it (the
    page is kept), a cancel or a reset (another generation) stops it without saving.
 3. Once every row is produced, the total becomes the rows produced and the job waits until the
-   sink's counters (`record_outcomes`: landed + failed) reach it, then it is `completed`.
+   sink's counters (`record_outcomes`: landed + failed) reach it, then it is `completed`. The
+   sink counts only events of the job's current generation: after a reset, events the previous
+   run left in the topic land but count toward nothing (`progress.py`).
 
 A retry job (kind `retry`) is the same walk over the leads of the error rows it re-sends, keyed
 by id; once the sink lands them their error rows are deleted (`failures.clear_landed`).
@@ -29,9 +32,9 @@ import asyncpg
 from connectors.kafka.client import Admin, Producer
 from connectors.postgres import slot as pg
 from connectors.postgres.errors import translate_errors
-from schemas.event import now_ms
+from schemas.event import HEADER_JOB_GENERATION, ChangeEvent, now_ms
 from schemas.json_exact import loads as loads_exact
-from streamer.capture.events import from_row, to_record
+from streamer.capture.events import KafkaRecord, from_row, to_record
 from streamer.config import Settings
 from streamer.history import failures, store
 from streamer.history.jobs import is_settled
@@ -124,6 +127,13 @@ class RetryRows:
         return Page([loads_exact(r["row"]) for r in rows], {"id": rows[-1]["id"]})
 
 
+def job_record(job: Job, event: ChangeEvent) -> KafkaRecord:
+    """The record for one of `job`'s events: its headers name the job's generation too, so the
+    sink can tell this run's outcomes from those of a run a reset replaced."""
+    key, value, headers = to_record(event)
+    return key, value, [*headers, (HEADER_JOB_GENERATION, str(job.generation).encode("ascii"))]
+
+
 def lock_key(job_id: str) -> int:
     """A signed 64-bit advisory lock key for the job: the upper half of its UUID."""
     high = uuid.UUID(job_id).int >> 64
@@ -171,7 +181,7 @@ class JobRunner:
             if page is None:
                 return "finished"
             ts = now_ms()
-            await self.producer.send_batch(topic, [to_record(from_row(
+            await self.producer.send_batch(topic, [job_record(job, from_row(
                 "r", None, row, connector="export", db=db, table=table, ts_ms=ts, job_id=job.id, snapshot=True))
                 for row in page.rows])
             self.metrics.history_rows_produced(job.kind, len(page.rows))

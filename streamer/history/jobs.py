@@ -5,7 +5,8 @@
        │             pause│  │resume        fail ──► failed ──resume──► running
        └──pause──► paused ─┘  └──────────────────────────────────────────────┘
     cancel: from pending, running or paused ──► cancelled
-    reset:  from any state ──► pending (counters, cursor and the job's error rows cleared)
+    reset:  from any state ──► pending (counters, cursor and the job's error rows cleared, and the
+            generation bumped: the sink drops late outcomes of the replaced run, `progress.py`)
 
 `claim` is what a runner does when it takes a pending job; `complete` and `fail` are the
 runner's too. The operator's actions are pause, resume, reset and cancel (`OPERATOR_ACTIONS`).

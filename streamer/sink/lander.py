@@ -22,12 +22,12 @@ from typing import TypeVar
 
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestError
-from schemas.event import HEADER_JOB_ID
+from schemas.event import HEADER_JOB_GENERATION, HEADER_JOB_ID
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import Delete, Plan, RecordLike, Upsert
 from streamer.sink.bisect import Bisection, BisectResult, uniform_failure
-from streamer.sink.failures import FailedLead, job_uuid
+from streamer.sink.failures import FailedLead, JobRun, job_uuid
 from streamer.sink.health import AUTH_FIX, DRIFT_FIX, FATAL_FIX, SinkHealth
 from streamer.sink.mapping import IDENTITY
 from streamer.sink.ratelimit import RateLimiter
@@ -52,7 +52,7 @@ class Landed:
     upserts: int = 0
     deletes: int = 0
     source_ts_ms: list[int] = field(default_factory=list)
-    by_job: dict[str, list[int]] = field(default_factory=dict)
+    by_job: dict[JobRun, list[int]] = field(default_factory=dict)
     failed: list[FailedLead] = field(default_factory=list)
 
 
@@ -70,9 +70,9 @@ class Lander:
         out = Landed()
         jobs = self._jobs(plan, records)
         for poison in plan.poison:
-            out.failed.append(FailedLead(_int_key(poison.key), _job(jobs, (poison.offset,)), None,
-                                         f"undecodable event: {poison.reason}", None,
-                                         ((poison.offset, poison.key, poison.value),)))
+            out.failed.append(_filed(_int_key(poison.key), _job(jobs, (poison.offset,)), None,
+                                     f"undecodable event: {poison.reason}", None,
+                                     ((poison.offset, poison.key, poison.value),)))
         for request in plan.requests(self.max_rows):
             upserted, refused = await self._land_rows(request.rows, self._upsert(request.columns, plan.key_column))
             for upsert in upserted:
@@ -214,7 +214,7 @@ class Lander:
         return report.message if report is not None else f"{exc} — {DRIFT_FIX}"
 
     @staticmethod
-    def _jobs(plan: Plan, records: Mapping[int, RecordLike]) -> dict[int, str]:
+    def _jobs(plan: Plan, records: Mapping[int, RecordLike]) -> dict[int, JobRun]:
         jobs, problems = record_jobs(records)
         if problems:
             log.warning("job_id header ignored: the leads still land or are filed, but count toward no job",
@@ -223,28 +223,50 @@ class Lander:
         return jobs
 
 
-def record_job(headers: Sequence[tuple[str, bytes | None]]) -> tuple[str | None, str | None]:
-    """The export job id in a record's first `job_id` header, and what is wrong with the header
-    when it cannot be used. Such a header is ignored rather than failing its lead: the lead itself
-    is fine, and only the job's counters (keyed by uuid) could not hold it."""
-    for name, value in headers:
-        if name != HEADER_JOB_ID:
-            continue
-        if not value:
-            return None, None
-        try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "the job_id header is not UTF-8"
-        job = job_uuid(text)
-        return (job, None) if job is not None else (None, "the job_id header is not a UUID")
-    return None, None
+def record_job(headers: Sequence[tuple[str, bytes | None]]) -> tuple[JobRun | None, str | None]:
+    """The export job run in a record's first `job_id` and `job_generation` headers, and what is
+    wrong with them when they cannot be used. Such headers are ignored rather than failing their
+    lead: the lead itself is fine, and only the job's counters (keyed by uuid) could not hold it.
+    A record without a generation (produced before generations were carried) still counts.
+
+    >>> record_job([("job_id", b"6F1C2B8E-8D3A-4A53-9A7E-3C1F0B1E2D4A"), ("job_generation", b"2")])
+    (JobRun(job_id='6f1c2b8e-8d3a-4a53-9a7e-3c1f0b1e2d4a', generation=2), None)
+    """
+    job_id = _first(headers, HEADER_JOB_ID)
+    if not job_id:
+        return None, None
+    try:
+        text = job_id.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "the job_id header is not UTF-8"
+    job = job_uuid(text)
+    if job is None:
+        return None, "the job_id header is not a UUID"
+    raw = _first(headers, HEADER_JOB_GENERATION)
+    if raw is None:
+        return JobRun(job), None
+    generation = _generation(raw)
+    if generation is None:
+        return None, "the job_generation header is not a generation (a decimal integer)"
+    return JobRun(job, generation), None
 
 
-def record_jobs(records: Mapping[int, RecordLike]) -> tuple[dict[int, str], dict[int, str]]:
-    """By offset: the job of each record that names a usable one, and the problem of each that
-    names an unusable one (`record_job`)."""
-    jobs: dict[int, str] = {}
+def _first(headers: Sequence[tuple[str, bytes | None]], name: str) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
+def _generation(raw: bytes) -> int | None:
+    """A generation as the job table holds it (a non-negative PostgreSQL integer), or None."""
+    if not raw.isdigit() or len(raw) > 10:  # bytes.isdigit: ASCII digits only
+        return None
+    value = int(raw)
+    return value if value < 2**31 else None
+
+
+def record_jobs(records: Mapping[int, RecordLike]) -> tuple[dict[int, JobRun], dict[int, str]]:
+    """By offset: the job run of each record that names a usable one, and the problem of each
+    that names an unusable one (`record_job`)."""
+    jobs: dict[int, JobRun] = {}
     problems: dict[int, str] = {}
     for offset, record in records.items():
         job, problem = record_job(list(record.headers))
@@ -264,23 +286,34 @@ def _answer(error: PostgrestError) -> tuple[int | None, str | None, str, str]:
 
 
 def _count_landed(out: Landed, lead_id: int, source_ts_ms: int, offsets: Sequence[int],
-                  jobs: Mapping[int, str]) -> None:
+                  jobs: Mapping[int, JobRun]) -> None:
     out.source_ts_ms.append(source_ts_ms)
-    for job_id in {jobs[o] for o in offsets if o in jobs}:
-        out.by_job.setdefault(job_id, []).append(lead_id)
+    for run in {jobs[o] for o in offsets if o in jobs}:
+        out.by_job.setdefault(run, []).append(lead_id)
 
 
-def _job(jobs: Mapping[int, str], offsets: Sequence[int]) -> str | None:
-    found = sorted({jobs[o] for o in offsets if o in jobs})
+def _job(jobs: Mapping[int, JobRun], offsets: Sequence[int]) -> JobRun | None:
+    """The one job run a failed lead is filed under when its events name several: the same
+    job's newest generation (the others' outcomes would be ignored anyway)."""
+    found = sorted({jobs[o] for o in offsets if o in jobs},
+                   key=lambda run: (run.job_id, -1 if run.generation is None else run.generation))
     return found[-1] if found else None
 
 
-def _failed(lead_id: int, offsets: Sequence[int], records: Mapping[int, RecordLike], jobs: Mapping[int, str],
+def _failed(lead_id: int, offsets: Sequence[int], records: Mapping[int, RecordLike], jobs: Mapping[int, JobRun],
             error: PostgrestError, row: dict[str, object] | None) -> FailedLead:
     originals = tuple((o, records[o].key, records[o].value) for o in offsets if o in records)
     label = " ".join(str(part) for part in (error.status, error.code) if part)
     reason = f"{label}: {error.message}" if label else error.message
-    return FailedLead(lead_id, _job(jobs, offsets), error, reason, row, originals)
+    return _filed(lead_id, _job(jobs, offsets), error, reason, row, originals)
+
+
+def _filed(lead_id: int, run: JobRun | None, error: PostgrestError | None, reason: str,
+           row: dict[str, object] | None, originals: tuple[tuple[int, bytes | None, bytes | None], ...]
+           ) -> FailedLead:
+    if run is None:
+        return FailedLead(lead_id, None, error, reason, row, originals)
+    return FailedLead(lead_id, run.job_id, error, reason, row, originals, run.generation)
 
 
 def _int_key(key: bytes | None) -> int:

@@ -141,17 +141,20 @@ class FakeSink:
             await conn.close()
 
     async def _report(self, conn: asyncpg.Connection, records: list[Any]) -> None:
-        by_job: dict[str, tuple[list[int], list[int]]] = {}
+        by_job: dict[tuple[str, int | None], tuple[list[int], list[int]]] = {}
         for r in records:
             job_id = header(list(r.headers), "job_id")
+            generation = header(list(r.headers), "job_generation")
             lead = int(r.key)
             self.seen.append(lead)
             if job_id:
-                landed, failed = by_job.setdefault(job_id, ([], []))
+                landed, failed = by_job.setdefault((job_id, None if generation is None else int(generation)),
+                                                   ([], []))
                 (failed if lead in self.fail else landed).append(lead)
-        for job_id, (landed, failed) in by_job.items():
-            if failed:
+        for (job_id, generation), (landed, failed) in by_job.items():
+            # Like the sink: a run a reset replaced neither counts nor files its failures.
+            recorded = await record_outcomes(conn, job_id, landed=landed, failed=failed, generation=generation)
+            if failed and recorded:
                 await conn.execute(
                     "INSERT INTO gestao_scouter_export_errors (job_id, lead_id, error_message, response_status) "
                     "SELECT $1::uuid, unnest($2::bigint[]), 'fake failure', 400", job_id, failed)
-            await record_outcomes(conn, job_id, landed=landed, failed=failed)

@@ -57,6 +57,7 @@ async def test_export_produces_exactly_the_ranges_rows_as_op_r_events_in_date_id
     assert sorted(ids_of(events, job.id)) == sorted(expected) and len(events) == len(expected)
     assert all(e["op"] == "r" and e["source"]["connector"] == "export" for e in events)
     assert all(header(e["_headers"], "job_id") == job.id for e in events)
+    assert all(header(e["_headers"], "job_generation") == "0" for e in events)
     rank = {lead: i for i, lead in enumerate(expected)}
     for partition in {e["_partition"] for e in events}:
         order = [rank[e["after"]["id"]] for e in sorted(events, key=lambda e: e["_offset"])

@@ -128,3 +128,23 @@ async def test_concurrent_reports_for_one_job_count_every_lead(
         for c in conns:
             await c.close()
     assert (await job_now(source_db, job)).exported_leads == 400
+
+
+async def test_late_outcomes_of_a_reset_run_count_toward_nothing(
+    source_db: asyncpg.Connection, migrated: None, jobs: list[str]
+) -> None:
+    """Outcomes of generation N reported after a reset (generation N+1) are dropped: the new run's
+    counters and outcome rows stay at zero. Outcomes of N+1 count, and so does a report naming
+    no generation (events produced before generations were carried)."""
+    job = await new_job(source_db, jobs)
+    assert await record_outcomes(source_db, job.id, landed=[1, 2], failed=[3], generation=job.generation)
+    assert ((j := await job_now(source_db, job)).exported_leads, j.error_leads) == (2, 1)
+    reset = await store.act(source_db, job.id, "reset", actor="pytest")
+    assert reset.generation == job.generation + 1
+    assert not await record_outcomes(source_db, job.id, landed=[1, 2, 4], failed=[3, 5], generation=job.generation)
+    assert ((j := await job_now(source_db, reset)).exported_leads, j.error_leads) == (0, 0)
+    assert await source_db.fetchval(
+        "SELECT count(*) FROM gestao_scouter_export_job_leads WHERE job_id = $1::uuid", job.id) == 0
+    assert await record_outcomes(source_db, job.id, landed=[1], failed=[3], generation=reset.generation)
+    assert await record_outcomes(source_db, job.id, landed=[2])
+    assert ((j := await job_now(source_db, reset)).exported_leads, j.error_leads) == (2, 1)

@@ -15,8 +15,9 @@ from structlog.testing import capture_logs
 from connectors.postgrest.client import PostgrestClient
 from streamer.metrics import Metrics
 from streamer.sink.batch import ConsumedRecord, build_plan
+from streamer.sink.failures import JobRun
 from streamer.sink.health import SinkHealth
-from streamer.sink.lander import Landed, Lander
+from streamer.sink.lander import Landed, Lander, record_job
 from streamer.sink.ratelimit import RateLimiter
 from streamer.sink.retry import RetryPolicy
 
@@ -288,8 +289,47 @@ async def test_a_job_header_counts_its_leads_toward_the_job(make_lander: Callabl
     lander = make_lander(Destination(_refusing({2}, lambda: _refusal(400, "23514"))))
     records = _records(_event("c", 1), _event("c", 2), headers=(("job_id", JOB.upper().encode()),))
     landed = await _land(lander, records)
-    assert landed.by_job == {JOB: [1]}
-    assert [(f.lead_id, f.job_id) for f in landed.failed] == [(2, JOB)]
+    assert landed.by_job == {JobRun(JOB): [1]}
+    assert [(f.lead_id, f.job_id, f.job_generation) for f in landed.failed] == [(2, JOB, None)]
+
+
+async def test_a_job_generation_header_goes_with_the_job(make_lander: Callable[[Destination], Lander]) -> None:
+    """The job's generation (which run produced the event) reaches the counters and the error row
+    with the job id, so the sink can drop the outcomes of a run a reset replaced."""
+    lander = make_lander(Destination(_refusing({2}, lambda: _refusal(400, "23514"))))
+    records = _records(_event("c", 1), _event("c", 2), headers=(("job_id", JOB.encode()), ("job_generation", b"3")))
+    landed = await _land(lander, records)
+    assert landed.by_job == {JobRun(JOB, 3): [1]}
+    assert [(f.lead_id, f.job_id, f.job_generation) for f in landed.failed] == [(2, JOB, 3)]
+    assert landed.failed[0].table_row()["job_generation"] == 3
+
+
+@pytest.mark.parametrize(("headers", "run", "problem"), [
+    ((("job_id", JOB.encode()),), JobRun(JOB), None),
+    ((("job_id", JOB.encode()), ("job_generation", b"0")), JobRun(JOB, 0), None),
+    ((("job_generation", b"7"), ("job_id", JOB.upper().encode())), JobRun(JOB, 7), None),
+    ((("job_id", JOB.encode()), ("job_generation", b"2"), ("job_generation", b"9")), JobRun(JOB, 2), None),
+    ((("job_id", JOB.encode()), ("job_generation", None)), JobRun(JOB), None),
+    ((("job_generation", b"2"),), None, None),
+    ((("job_id", b""), ("job_generation", b"2")), None, None),
+    ((("job_id", JOB.encode()), ("job_generation", b"")), None, "not a generation"),
+    ((("job_id", JOB.encode()), ("job_generation", b"-1")), None, "not a generation"),
+    ((("job_id", JOB.encode()), ("job_generation", b"+1")), None, "not a generation"),
+    ((("job_id", JOB.encode()), ("job_generation", b" 1")), None, "not a generation"),
+    ((("job_id", JOB.encode()), ("job_generation", "\u0663".encode())), None, "not a generation"),
+    ((("job_id", JOB.encode()), ("job_generation", b"2147483648")), None, "not a generation"),
+    ((("job_id", b"not-a-uuid"), ("job_generation", b"1")), None, "not a UUID"),
+])
+def test_record_job_reads_the_job_and_its_generation(
+    headers: tuple[tuple[str, bytes | None], ...], run: JobRun | None, problem: str | None,
+) -> None:
+    """A job_id header names the job; a job_generation header, when there is one, the run (a
+    non-negative decimal integer PostgreSQL can hold). Without it the event still counts (it was
+    produced before generations were carried); with an unusable one it counts toward no job,
+    since it cannot be told from a run a reset replaced."""
+    found, said = record_job(headers)
+    assert found == run
+    assert (said is None) if problem is None else (said is not None and problem in said)
 
 
 async def test_a_column_name_columns_cannot_hold_still_lands(make_lander: Callable[[Destination], Lander]) -> None:

@@ -1,0 +1,31 @@
+"""The records an export produces, on literal jobs and rows (no Kafka)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+
+import orjson
+
+from schemas.event import header
+from streamer.capture.events import from_row
+from streamer.history.export import job_record
+from streamer.history.store import Job
+
+T0 = datetime(2024, 5, 2, 12, tzinfo=UTC)
+JOB = Job(id="6f1c2b8e-8d3a-4a53-9a7e-3c1f0b1e2d4a", status="running", kind="export", start_date=date(2024, 5, 1),
+          end_date=date(2024, 5, 2), date_field="criado", total_leads=0, exported_leads=0, error_leads=0,
+          produced_leads=0, processing_date=None, last_completed_date=None, cursor=None, options=None,
+          error_message=None, created_by="ana", created_at=T0, updated_at=T0, started_at=T0, paused_at=None,
+          finished_at=None, produced_at=None, generation=0, schedule=None, scheduled_for=None)
+
+
+def test_an_export_record_names_the_job_and_its_generation() -> None:
+    """Each event of a job carries the job's id and the generation that produced it (bumped by a
+    reset), so the sink can drop the outcomes of a run a reset replaced; the event is unchanged."""
+    job = dataclasses.replace(JOB, generation=3)
+    event = from_row("r", None, {"id": 7, "name": "Ana"}, connector="export", db="crm", table="leads", ts_ms=1,
+                     job_id=job.id, snapshot=True)
+    key, value, headers = job_record(job, event)
+    assert (key, orjson.loads(value)) == (b"7", orjson.loads(event.to_bytes()))
+    assert (header(headers, "job_id"), header(headers, "job_generation")) == (job.id, "3")
