@@ -26,16 +26,22 @@ class ServerConfig(BaseModel):
     jwt_secret: SecretStr
     db_anon_role: str = "anon"
     db_schemas: tuple[str, ...] = ("public",)
+    # Appended to the request's schema in search_path; hosted Supabase's value (self-hosted and
+    # plain PostgREST: `public`).
+    db_extra_search_path: tuple[str, ...] = ("public", "extensions")
     db_max_rows: int = Field(default=1000, ge=1)
     server_host: str = "127.0.0.1"
     server_port: int = Field(default=3000, ge=0, le=65535)
     db_pool: int = Field(default=10, ge=1)
     db_pool_acquisition_timeout: float = Field(default=10.0, gt=0)
     jwt_leeway_seconds: int = 30
-    # Not PostgREST settings: the size of the admin request log (ring buffer).
+    # Not PostgREST settings: the size of the admin request log (ring buffer), and pg-safeupdate,
+    # which Supabase loads for its API roles: a DELETE or PATCH without filters is 400 21000
+    # (`PGRST_SAFEUPDATE=false` for plain PostgREST's behaviour).
     request_log_size: int = Field(default=1000, ge=1)
+    safeupdate: bool = True
 
-    @field_validator("db_schemas", mode="before")
+    @field_validator("db_schemas", "db_extra_search_path", mode="before")
     @classmethod
     def _split_schemas(cls, value: object) -> object:
         """`PGRST_DB_SCHEMAS=public,storage` is a comma-separated list, as in PostgREST."""

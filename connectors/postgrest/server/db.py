@@ -18,11 +18,11 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from connectors.postgrest.server.errors import (
-    ApiError,
     connection_error,
     pool_timeout,
     postgres_error,
 )
+from connectors.postgrest.server.query import literal
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,6 @@ class TxSettings:
     search_path: str
     read_only: bool
     authenticated: bool  # role != db-anon-role: makes 42501 a 403 rather than a 401
-
-
-def literal(value: str) -> str:
-    """A SQL string literal (the pool forces standard_conforming_strings=on)."""
-    if "\x00" in value:
-        raise ApiError(400, "PGRST100", "NUL characters are not allowed")
-    return "'" + value.replace("'", "''") + "'"
 
 
 def begin_sql(tx: TxSettings) -> str:

@@ -219,6 +219,11 @@ def invalid_path() -> ApiError:
     return ApiError(404, "PGRST125", "Invalid path specified in request URL")
 
 
+def where_clause_required(command: str) -> ApiError:
+    """pg-safeupdate's refusal of an unfiltered `DELETE`/`UPDATE` (21000, 400 by its message)."""
+    return postgres_error("21000", f"{command} requires a WHERE clause", None, None, authenticated=True)
+
+
 def unsupported_method(method: str) -> ApiError:
     """PGRST117: a method this server does not implement."""
     return ApiError(405, "PGRST117", f"Unsupported HTTP method: {method}")

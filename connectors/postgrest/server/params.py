@@ -7,10 +7,11 @@ Pure functions over the decoded `(name, value)` pairs; errors are PGRST100 (refe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from connectors.postgrest.server.errors import ApiError, parse_error
+from connectors.postgrest.server.errors import ApiError, parse_error, range_not_satisfiable
 
 COMPARISONS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 PATTERNS = {"like": "LIKE", "ilike": "ILIKE"}
@@ -71,11 +72,17 @@ def parse_query(pairs: Sequence[tuple[str, str]]) -> QueryParams:
         select=parse_select(values["select"]) if "select" in values else (SelectItem("*"),),
         filters=tuple(filters),
         order=parse_order(values["order"]) if "order" in values else (),
-        limit=_non_negative("limit", values["limit"]) if "limit" in values else None,
-        offset=_non_negative("offset", values["offset"]) if "offset" in values else 0,
+        limit=parse_limit(values["limit"]) if "limit" in values else None,
+        offset=parse_offset(values["offset"]) if "offset" in values else 0,
         columns=parse_columns(values["columns"]) if "columns" in values else None,
-        on_conflict=_names(values["on_conflict"]) if "on_conflict" in values else None,
+        on_conflict=parse_column_list("on_conflict", values["on_conflict"]) if "on_conflict" in values else None,
     )
+
+
+def field_name(name: str) -> str:
+    """A column name as PostgREST reads it: a NUL ends it (its parser stops there, and
+    `escapeIdent` trims at NUL), so `a%00b` names `a` and no NUL ever reaches SQL."""
+    return name.partition("\x00")[0]
 
 
 def parse_filter(column: str, expression: str) -> Filter:
@@ -88,6 +95,7 @@ def parse_filter(column: str, expression: str) -> Filter:
             f'"failed to parse filter ({expression})" (line 1, column 1)',
             'unexpected "' + expression[:1] + '" expecting "not" or operator (eq, gt, ...)',
         )
+    column = field_name(column)
     if op == "in":
         return Filter(column, op, parse_in_list(value, expression), negate)
     if op == "is":
@@ -143,17 +151,45 @@ def parse_select(value: str) -> tuple[SelectItem, ...]:
             raise ApiError(400, "PGRST127", "Feature not implemented", "resource embedding")
         alias, colon, rest = raw.partition(":")
         if colon and not rest.startswith(":"):
-            name, cast = _split_cast(rest)
+            name, cast = _split_cast(rest, value)
             items.append(SelectItem(name, alias, cast))
         else:
-            name, cast = _split_cast(raw)
+            name, cast = _split_cast(raw, value)
             items.append(SelectItem(name, None, cast))
     return tuple(items)
 
 
-def _split_cast(text: str) -> tuple[str, str | None]:
+def is_cast(cast: str) -> bool:
+    """PostgREST's cast grammar (`pIdentifier`): letters, digits, `_`, `$` and spaces, nothing else.
+
+    The cast is pasted into SQL unquoted (`CAST(x AS double precision)`: quoting would break
+    `int`, `double precision`), so this grammar is what keeps the request text inside the CAST:
+    no quote, parenthesis, comma, semicolon or operator can get through.
+    """
+    return bool(cast) and all(c.isalpha() or c in _CAST_CHARS for c in cast)
+
+
+_CAST_CHARS = frozenset("0123456789_$ ")
+
+
+def _split_cast(text: str, select: str) -> tuple[str, str | None]:
     name, sep, cast = text.partition("::")
-    return name, (cast if sep else None)
+    name = field_name(name.strip())
+    if not sep:
+        return name, None
+    stripped = cast.strip()
+    if not is_cast(stripped):
+        raise _cast_error(select, cast)
+    return name, stripped
+
+
+def _cast_error(select: str, cast: str) -> ApiError:
+    """PGRST100 at the first character the cast grammar refuses, as Parsec reports it."""
+    bad = next((i for i, c in enumerate(cast) if not (c.isalpha() or c in _CAST_CHARS)), len(cast))
+    start = select.find("::" + cast)
+    column = start + 3 + bad if start >= 0 else 1
+    unexpected = f'unexpected "{cast[bad]}"' if bad < len(cast) else "unexpected end of input"
+    return parse_error(f'"failed to parse select parameter ({select})" (line 1, column {column})', unexpected)
 
 
 def parse_order(value: str) -> tuple[OrderTerm, ...]:
@@ -171,23 +207,49 @@ def parse_order(value: str) -> tuple[OrderTerm, ...]:
                 raise parse_error(f'"failed to parse order ({value})" (line 1, column 1)')
         if not name:
             raise parse_error(f'"failed to parse order ({value})" (line 1, column 1)')
-        terms.append(OrderTerm(name, descending, nulls))
+        terms.append(OrderTerm(field_name(name), descending, nulls))
     return tuple(terms)
 
 
 def parse_columns(value: str) -> tuple[str, ...]:
     """`columns="a","b"` (supabase-js quotes every name); empty → PGRST100."""
-    names = _names(value)
+    return parse_column_list("columns", value)
+
+
+def parse_column_list(param: str, value: str) -> tuple[str, ...]:
+    """`columns=` and `on_conflict=`: one or more names (PostgREST's `pColumns`); an empty list
+    or an empty name is PGRST100, never "no columns"."""
+    names = _split_list(value) if value.strip() else ()
     if not names or any(not n for n in names):
-        raise parse_error(f'"failed to parse columns parameter ({value})" (line 1, column 1)')
+        raise parse_error(
+            f'"failed to parse {param} parameter ({value})" (line 1, column 1)',
+            "unexpected end of input expecting field name (* or [a..z0..9_$])",
+        )
     return names
 
 
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(n for n in _split_list(value)) if value.strip() else ()
+# Haskell's `readMaybe :: Maybe Integer`, which PostgREST uses for limit and offset: an optional
+# minus, ASCII digits, surrounding blanks. Anything else (`abc`, `²`, `1.5`) reads as nothing.
+_INTEGER = re.compile(r"\s*(-?)\s*([0-9]+)\s*")
 
 
-def _non_negative(name: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise parse_error(f'"failed to parse {name} parameter ({value})" (line 1, column 1)')
-    return int(value)
+def read_integer(value: str) -> int | None:
+    """The integer `value` spells, or None when it spells none (decimal only)."""
+    match = _INTEGER.fullmatch(value)
+    if match is None:
+        return None
+    return -int(match[2]) if match[1] else int(match[2])
+
+
+def parse_limit(value: str) -> int | None:
+    """`limit=`: ignored unless an integer; negative is 416 PGRST103 (src v13.0.8:ApiRequest.hs
+    `getRanges`, test RangeSpec "fails if limit is negative")."""
+    limit = read_integer(value)
+    if limit is not None and limit < 0:
+        raise range_not_satisfiable("Limit should be greater than or equal to zero.")
+    return limit
+
+
+def parse_offset(value: str) -> int:
+    """`offset=`: ignored unless an integer; negative is a no-op (RangeSpec)."""
+    return max(read_integer(value) or 0, 0)

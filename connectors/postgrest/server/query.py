@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from connectors.postgrest.server.errors import parse_error
 from connectors.postgrest.server.params import (
     COMPARISONS,
     PATTERNS,
@@ -18,6 +19,7 @@ from connectors.postgrest.server.params import (
     OrderTerm,
     QueryParams,
     SelectItem,
+    is_cast,
 )
 from connectors.postgrest.server.schema_cache import Table
 
@@ -33,8 +35,19 @@ _INSERTED_MINUS = (
 
 
 def ident(name: str) -> str:
-    """A double-quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
+    """A double-quoted identifier, cut at the first NUL like PostgREST's `escapeIdent`
+    (PostgreSQL's protocol cannot carry a NUL inside a query)."""
+    return '"' + name.partition("\x00")[0].replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal, safe whatever `standard_conforming_strings` says: quotes doubled, and
+    with a backslash `E'…'` with backslashes doubled (PostgREST's `pgFmtLit`). A NUL cannot be
+    sent: PGRST100."""
+    if "\x00" in value:
+        raise parse_error("NUL characters are not allowed")
+    quoted = "'" + value.replace("'", "''") + "'"
+    return "E" + quoted.replace("\\", "\\\\") if "\\" in value else quoted
 
 
 def qualified(table: Table) -> str:
@@ -130,9 +143,7 @@ def _insert_source(table: Table, spec: InsertSpec, payload: str) -> str:
 def _default_pairs(table: Table, spec: InsertSpec) -> str:
     """`'col', <default expr>` for insert columns that have a DEFAULT (missing=default)."""
     pairs = [
-        f"'{c.replace(chr(39), chr(39) * 2)}', {table.columns[c].default}"
-        for c in spec.columns
-        if table.columns[c].default is not None
+        f"{literal(c)}, {table.columns[c].default}" for c in spec.columns if table.columns[c].default is not None
     ]
     return ", ".join(pairs)
 
@@ -159,7 +170,15 @@ def _wrap_mutation(mutation: str, representation: bool, select: Sequence[SelectI
 def build_update(
     table: Table, columns: Sequence[str], params: QueryParams, body: str, representation: bool
 ) -> Statement:
-    """PATCH: `UPDATE ... SET c = pgrst_body.c FROM json_to_record($1)` with the filters."""
+    """PATCH: `UPDATE ... SET c = pgrst_body.c FROM json_to_record($1)` with the filters.
+
+    With no columns (`{}`) there is nothing to SET: like PostgREST (Query/QueryBuilder.hs), an
+    empty selection from the table stands in, so the PATCH changes nothing and returns no rows.
+    """
+    if not columns:
+        returning = f"{qualified(table)}.*" if representation else "1"
+        mutation = f"SELECT {returning} FROM {qualified(table)} WHERE false"
+        return Statement(_wrap_mutation(mutation, representation, params.select), ())
     args = Args()
     payload = args.add(body)
     typed = ", ".join(f"{ident(c)} {table.columns[c].sql_type}" for c in columns)
@@ -216,7 +235,7 @@ def select_list(items: Sequence[SelectItem], source: str) -> str:
             continue
         expr = f"{source}.{ident(item.column)}"
         if item.cast:
-            expr = f"{expr}::{_type_name(item.cast)}"
+            expr = f"CAST({expr} AS {_type_name(item.cast)})"
         if item.alias or item.cast:
             expr = f"{expr} AS {ident(item.alias or item.column)}"
         parts.append(expr)
@@ -260,8 +279,8 @@ def order_clause(table: Table, terms: Sequence[OrderTerm]) -> str:
 
 
 def _type_name(cast: str) -> str:
-    """Casts come from the URL: allow only a plain type name, never arbitrary SQL."""
-    allowed = cast.replace(" ", "").replace("_", "").replace("[]", "")
-    if not allowed.isalnum():
-        return ident(cast)
+    """A cast from the URL, pasted unquoted as PostgREST does (`pgFmtApplyCast`); only the cast
+    grammar the parser enforces (`params.is_cast`) makes that safe, so it is checked again here."""
+    if not is_cast(cast):
+        raise ValueError(f"not a cast name: {cast!r}")
     return cast

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +51,14 @@ def location_header(table: Table, body: str | None) -> str | None:
     return f"/{table.name}?{query}"
 
 
+def mutation_content_range(action: str, rows: int, total: int | None) -> str:
+    """PATCH: `0-(n-1)/…` (`*/…` for none); DELETE: always `*/N` or `*/*` (src v13.0.8:Response.hs
+    gives DELETE the range 1-0, which prints as `*`)."""
+    if action == "delete":
+        return content_range(0, 0, total)
+    return content_range(0, rows, total, write=True)
+
+
 def single_object(results: list[list[Any]]) -> None:
     """`Accept: application/vnd.pgrst.object+json` needs exactly one row (else PGRST116, 406).
 
@@ -63,3 +72,22 @@ def single_object(results: list[list[Any]]) -> None:
             "Cannot coerce the result to a single JSON object",
             f"The result contains {rows} rows",
         )
+
+
+def max_affected(limit: int) -> Callable[[list[list[Any]]], None]:
+    """A check that fails the mutation with PGRST124 (400) when it touched more than `limit` rows.
+
+    Run before COMMIT, so the mutation is rolled back, as PostgREST condemns the transaction.
+    """
+
+    def check(results: list[list[Any]]) -> None:
+        rows = int(results[0][0]["page_total"])
+        if rows > limit:
+            raise ApiError(
+                400,
+                "PGRST124",
+                "Query result exceeds max-affected preference constraint",
+                f"The query affects {rows} rows",
+            )
+
+    return check

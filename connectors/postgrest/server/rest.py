@@ -7,7 +7,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,18 @@ from connectors.postgrest.server.errors import (
     invalid_schema,
     unknown_column,
     unknown_table,
+    where_clause_required,
 )
 from connectors.postgrest.server.openapi import PRIVILEGES_SQL, build_openapi
 from connectors.postgrest.server.params import QueryParams, parse_query
 from connectors.postgrest.server.payload import check_content_type, parse_payload
-from connectors.postgrest.server.prefer import Preferences, applied_header, parse_prefer
+from connectors.postgrest.server.prefer import (
+    Action,
+    Preferences,
+    applied_header,
+    enforces_max_affected,
+    parse_prefer,
+)
 from connectors.postgrest.server.query import (
     InsertSpec,
     Statement,
@@ -39,11 +46,14 @@ from connectors.postgrest.server.query import (
     build_select,
     build_update,
     conflict_target,
+    ident,
 )
 from connectors.postgrest.server.responses import (
     content_range,
     error_response,
     location_header,
+    max_affected,
+    mutation_content_range,
     mutation_status,
     read_status,
     single_object,
@@ -59,6 +69,7 @@ SCHEMA_FORBIDDEN = ApiError(
     hint="Accessing the schema via the Data API is only allowed using a secret API key.",
 )
 OBJECT_MEDIA = "application/vnd.pgrst.object+json"
+Check = Callable[[list[list[Any]]], None]
 
 
 @dataclass
@@ -94,7 +105,7 @@ class RestApi:
             schema = self._schema(request, "accept-profile")
             if identity.key_role == self.config.db_anon_role:
                 raise SCHEMA_FORBIDDEN
-            rows = await self._run(request, identity, [(PRIVILEGES_SQL, [schema])], read_only=True)
+            rows = await self._run(request, identity, schema, [(PRIVILEGES_SQL, [schema])], read_only=True)
             visible = {r["name"] for r in rows[0]}
             base = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
             doc = build_openapi(cache, schema, visible, host=request.url.netloc, base_path=base)
@@ -129,6 +140,8 @@ class RestApi:
         return authenticate(apikey, request.headers.get("authorization"), self.verifier, self.config.db_anon_role)
 
     def _schema(self, request: Request, header: str) -> str:
+        """The request's schema: reads name it in Accept-Profile, writes in Content-Profile (the
+        other header is ignored); unexposed → PGRST106 (reference §7)."""
         schemas = self.config.db_schemas
         wanted = request.headers.get(header)
         if wanted is None:
@@ -161,24 +174,33 @@ class RestApi:
         self,
         request: Request,
         identity: Identity,
+        schema: str,
         statements: Sequence[tuple[str, Sequence[object]]],
         *,
         read_only: bool,
-        singular: bool = False,
+        checks: Sequence[Check] = (),
     ) -> list[list[Any]]:
+        """Run `statements` in one transaction; `checks` may fail it before COMMIT.
+
+        search_path is the validated schema, then db-extra-search-path, as quoted identifiers
+        (PostgREST's `setPgLocals`): never a header's raw text.
+        """
         tx = TxSettings(
             role=identity.role,
             claims_json=orjson.dumps(identity.claims).decode(),
             headers_json=orjson.dumps(dict(request.headers)).decode(),
             method=request.method,
             path=request.url.path,
-            search_path=request.headers.get("content-profile")
-            or request.headers.get("accept-profile")
-            or self.config.db_schemas[0],
+            search_path=", ".join(ident(s) for s in (schema, *self.config.db_extra_search_path)),
             read_only=read_only,
             authenticated=identity.role != self.config.db_anon_role,
         )
-        return await self.db.transact(tx, statements, verify=single_object if singular else None)
+
+        def verify(results: list[list[Any]]) -> None:
+            for check in checks:
+                check(results)
+
+        return await self.db.transact(tx, statements, verify=verify if checks else None)
 
     def _respond(
         self,
@@ -207,7 +229,7 @@ class RestApi:
         row = (await self._exec(request, ctx, stmt, read_only=True))[0]
         status = read_status(ctx.params.offset, row["page_total"], row["total"])
         headers = {"content-range": content_range(ctx.params.offset, row["page_total"], row["total"])}
-        applied = applied_header(ctx.prefs, resolution_applied=False, is_write=False)
+        applied = applied_header(ctx.prefs, "read")
         if applied:
             headers["preference-applied"] = applied
         request.state.pgrst_rows = row["page_total"]
@@ -230,10 +252,10 @@ class RestApi:
             representation=ctx.prefs.return_ in ("representation", "headers-only"),
             select=ctx.params.select,
         )
-        row = (await self._exec(request, ctx, build_insert(table, spec, payload.text)))[0]
+        row = (await self._exec(request, ctx, build_insert(table, spec, payload.text), action="create"))[0]
         upsert = bool(conflict_target(table, spec))
         merge = upsert and spec.resolution == "merge-duplicates"
-        headers = self._mutation_headers(ctx, row, resolution_applied=upsert)
+        headers = self._mutation_headers(ctx, row, "create", resolution_applied=upsert)
         if ctx.prefs.return_ == "headers-only":
             location = location_header(table, row["body"])
             if location:
@@ -250,36 +272,55 @@ class RestApi:
         table = self._table(ctx, name)
         _check_columns(table, payload.columns)
         self._check_strict(ctx.prefs)
+        if payload.columns:  # an empty PATCH runs no UPDATE (build_update), so safeupdate has no say
+            self._check_where(ctx, "UPDATE")
         representation = ctx.prefs.return_ == "representation"
         stmt = build_update(table, payload.columns, ctx.params, payload.text, representation)
-        return await self._finish_mutation(request, ctx, stmt, representation)
+        return await self._finish_mutation(request, ctx, stmt, representation, "update")
 
     async def _delete(self, request: Request, name: str) -> Response:
         ctx = await self._context(request, "content-profile")
         table = self._table(ctx, name)
         self._check_strict(ctx.prefs)
+        self._check_where(ctx, "DELETE")
         representation = ctx.prefs.return_ == "representation"
         stmt = build_delete(table, ctx.params, representation)
-        return await self._finish_mutation(request, ctx, stmt, representation)
+        return await self._finish_mutation(request, ctx, stmt, representation, "delete")
 
-    async def _finish_mutation(self, request: Request, ctx: Context, stmt: Statement, representation: bool) -> Response:
-        row = (await self._exec(request, ctx, stmt))[0]
-        headers = self._mutation_headers(ctx, row, resolution_applied=False)
-        headers["content-range"] = content_range(0, row["page_total"], _total(ctx, row), write=True)
+    def _check_where(self, ctx: Context, command: str) -> None:
+        """pg-safeupdate, as Supabase loads it for the API roles: no filter → no WHERE → 21000."""
+        if self.config.safeupdate and not ctx.params.filters:
+            raise where_clause_required(command)
+
+    async def _finish_mutation(
+        self, request: Request, ctx: Context, stmt: Statement, representation: bool, action: Action
+    ) -> Response:
+        row = (await self._exec(request, ctx, stmt, action=action))[0]
+        headers = self._mutation_headers(ctx, row, action)
+        headers["content-range"] = mutation_content_range(action, row["page_total"], _total(ctx, row))
         request.state.pgrst_rows = row["page_total"]
         status = mutation_status(representation)
         return self._respond(ctx, status, headers, row["body"] if representation else None)
 
-    def _mutation_headers(self, ctx: Context, row: Any, *, resolution_applied: bool) -> dict[str, str]:
-        headers = {"content-range": f"*/{_total(ctx, row) if ctx.prefs.count else '*'}"}
-        applied = applied_header(ctx.prefs, resolution_applied=resolution_applied, is_write=True)
+    def _mutation_headers(
+        self, ctx: Context, row: Any, action: Action, *, resolution_applied: bool = False
+    ) -> dict[str, str]:
+        headers = {"content-range": content_range(0, 0, _total(ctx, row))}
+        applied = applied_header(ctx.prefs, action, resolution_applied=resolution_applied)
         if applied:
             headers["preference-applied"] = applied
         return headers
 
-    async def _exec(self, request: Request, ctx: Context, stmt: Statement, *, read_only: bool = False) -> list[Any]:
+    async def _exec(
+        self, request: Request, ctx: Context, stmt: Statement, *, read_only: bool = False, action: Action = "read"
+    ) -> list[Any]:
+        """Run one statement; singular media (PGRST116), then max-affected (PGRST124), checked
+        before COMMIT in PostgREST's order (Query.hs `failMutation`)."""
+        checks: list[Check] = [single_object] if ctx.singular else []
+        if ctx.prefs.max_affected is not None and enforces_max_affected(ctx.prefs, action):
+            checks.append(max_affected(ctx.prefs.max_affected))
         results = await self._run(
-            request, ctx.identity, [(stmt.sql, stmt.args)], read_only=read_only, singular=ctx.singular
+            request, ctx.identity, ctx.schema, [(stmt.sql, stmt.args)], read_only=read_only, checks=checks
         )
         return results[0]
 
@@ -290,6 +331,6 @@ def _check_columns(table: Table, columns: Sequence[str]) -> None:
             raise unknown_column(column, table.name)
 
 
-def _total(ctx: Context, row: Any) -> int | str:
+def _total(ctx: Context, row: Any) -> int | None:
     """Mutations count the rows the statement returned (inserted + updated, not ignored)."""
-    return int(row["page_total"]) if ctx.prefs.count else "*"
+    return int(row["page_total"]) if ctx.prefs.count else None

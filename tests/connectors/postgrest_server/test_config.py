@@ -34,3 +34,12 @@ def test_invalid_value_does_not_echo_the_input() -> None:
         ServerConfig.from_env({"PGRST_DB_URI": "x", "PGRST_JWT_SECRET": "s", "PGRST_SERVER_PORT": "abc"})
     assert "PGRST_SERVER_PORT" in str(caught.value)
     assert "abc" not in str(caught.value)
+
+
+def test_supabase_extras_are_on_by_default() -> None:
+    """Hosted Supabase's extra search path and pg-safeupdate are the defaults; both can be changed."""
+    base = {"PGRST_DB_URI": "x", "PGRST_JWT_SECRET": "s"}
+    default = ServerConfig.from_env(base)
+    assert (default.db_extra_search_path, default.safeupdate) == (("public", "extensions"), True)
+    plain = ServerConfig.from_env({**base, "PGRST_DB_EXTRA_SEARCH_PATH": "", "PGRST_SAFEUPDATE": "false"})
+    assert (plain.db_extra_search_path, plain.safeupdate) == ((), False)

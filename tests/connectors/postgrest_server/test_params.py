@@ -11,6 +11,8 @@ from connectors.postgrest.server.params import (
     SelectItem,
     parse_columns,
     parse_filter,
+    parse_limit,
+    parse_offset,
     parse_order,
     parse_query,
     parse_select,
@@ -51,6 +53,58 @@ def test_select_with_alias_and_cast() -> None:
         SelectItem("c", "b"),
         SelectItem("d", None, "text"),
     )
+
+
+def test_cast_keeps_words_and_spaces() -> None:
+    """PostgREST's cast grammar allows letters, digits, `_`, `$` and spaces (then trims)."""
+    assert parse_select("x:score::double precision ") == (SelectItem("score", "x", "double precision"),)
+
+
+@pytest.mark.parametrize("select", ["id::text[]", "id::int;drop", "id::text'x'", "id::", "id::int)--"])
+def test_cast_outside_the_grammar_is_pgrst100(select: str) -> None:
+    """Any other character in a cast is a parse error naming the select parameter."""
+    with pytest.raises(ApiError) as caught:
+        parse_select(select)
+    assert (caught.value.status, caught.value.code) == (400, "PGRST100")
+    assert caught.value.message.startswith(f'"failed to parse select parameter ({select})" (line 1, column ')
+
+
+def test_nul_ends_a_field_name() -> None:
+    """`a\\x00b` names `a` in filters, select and order, as PostgREST reads it."""
+    assert parse_filter("a\x00b", "eq.1").column == "a"
+    assert parse_select("a\x00b") == (SelectItem("a"),)
+    assert parse_order("a\x00b.desc") == (OrderTerm("a", True),)
+
+
+@pytest.mark.parametrize(
+    ("value", "limit"), [("5", 5), (" 7 ", 7), ("0", 0), ("²", None), ("abc", None), ("1.5", None)]
+)
+def test_limit_is_read_like_haskell_read_maybe(value: str, limit: int | None) -> None:
+    """A limit that is no (ASCII, decimal) integer is ignored rather than refused."""
+    assert parse_limit(value) == limit
+
+
+def test_negative_limit_is_pgrst103() -> None:
+    """A negative limit is 416 PGRST103."""
+    with pytest.raises(ApiError) as caught:
+        parse_limit("-1")
+    assert (caught.value.status, caught.value.code) == (416, "PGRST103")
+    assert caught.value.details == "Limit should be greater than or equal to zero."
+
+
+@pytest.mark.parametrize(("value", "offset"), [("3", 3), ("-4", 0), ("²", 0), ("x", 0)])
+def test_offset_ignores_negatives_and_non_integers(value: str, offset: int) -> None:
+    """A negative or unreadable offset starts at the first row."""
+    assert parse_offset(value) == offset
+
+
+@pytest.mark.parametrize("value", ["", " ", "a,", ",a"])
+def test_empty_on_conflict_is_pgrst100(value: str) -> None:
+    """`on_conflict=` needs at least one name: no silent fallback to the primary key."""
+    with pytest.raises(ApiError) as caught:
+        parse_query([("on_conflict", value)])
+    assert caught.value.code == "PGRST100"
+    assert caught.value.message == f'"failed to parse on_conflict parameter ({value})" (line 1, column 1)'
 
 
 def test_order_with_direction_and_nulls() -> None:

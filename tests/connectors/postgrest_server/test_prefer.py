@@ -28,7 +28,7 @@ def test_applied_header_uses_the_canonical_order() -> None:
     prefs = parse_prefer(
         ["handling=lenient, count=exact, return=minimal, missing=default, resolution=ignore-duplicates"]
     )
-    assert applied_header(prefs, resolution_applied=True, is_write=True) == (
+    assert applied_header(prefs, "create", resolution_applied=True) == (
         "resolution=ignore-duplicates, missing=default, return=minimal, count=exact, handling=lenient"
     )
 
@@ -36,17 +36,40 @@ def test_applied_header_uses_the_canonical_order() -> None:
 def test_resolution_is_not_echoed_when_not_applied() -> None:
     """Without a PK or on_conflict the resolution is dropped from the header."""
     prefs = parse_prefer(["resolution=merge-duplicates"])
-    assert applied_header(prefs, resolution_applied=False, is_write=True) is None
+    assert applied_header(prefs, "create") is None
 
 
 def test_tx_is_never_echoed() -> None:
     """tx=rollback is ignored under db-tx-end=commit, so it is not applied."""
     prefs = parse_prefer(["tx=rollback"])
     assert prefs.invalid == []
-    assert applied_header(prefs, resolution_applied=False, is_write=True) is None
+    assert applied_header(prefs, "create") is None
 
 
-def test_missing_is_echoed_only_on_writes() -> None:
+def test_missing_is_echoed_only_on_post_and_patch() -> None:
     """missing= applies to POST/PATCH only."""
     prefs = parse_prefer(["missing=default"])
-    assert applied_header(prefs, resolution_applied=False, is_write=False) is None
+    assert applied_header(prefs, "read") is None
+    assert applied_header(prefs, "delete") is None
+    assert applied_header(prefs, "update") == "missing=default"
+
+
+def test_return_is_not_echoed_on_reads() -> None:
+    """A GET echoes count and handling, never return= (Response.hs, read branch)."""
+    prefs = parse_prefer(["return=representation, count=exact"])
+    assert applied_header(prefs, "read") == "count=exact"
+
+
+def test_max_affected_is_echoed_on_patch_and_delete_under_strict_only() -> None:
+    """max-affected binds (and is echoed) only for PATCH/DELETE with handling=strict."""
+    strict = parse_prefer(["handling=strict, max-affected=5"])
+    assert applied_header(strict, "delete") == "handling=strict, max-affected=5"
+    assert applied_header(strict, "update") == "handling=strict, max-affected=5"
+    assert applied_header(strict, "create") == "handling=strict"
+    assert applied_header(parse_prefer(["max-affected=5"]), "delete") is None
+
+
+def test_max_affected_that_is_no_integer_is_ignored_not_invalid() -> None:
+    """`max-affected=²` reads as nothing (readMaybe) and is never an invalid preference."""
+    prefs = parse_prefer(["handling=strict, max-affected=²"])
+    assert (prefs.max_affected, prefs.invalid) == (None, [])

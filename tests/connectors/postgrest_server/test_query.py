@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from connectors.postgrest.server.params import Filter, QueryParams, SelectItem
 from connectors.postgrest.server.query import (
     InsertSpec,
     build_delete,
     build_insert,
     build_select,
+    build_update,
     conflict_target,
+    ident,
+    literal,
+    select_list,
 )
 from connectors.postgrest.server.schema_cache import Column, Table
 
@@ -93,3 +99,34 @@ def test_delete_returns_rows_only_with_representation() -> None:
     params = QueryParams(filters=(Filter("id", "eq", "1"),))
     assert "RETURNING 1" in build_delete(ITEMS, params, False).sql
     assert 'RETURNING "public"."items".*' in build_delete(ITEMS, params, True).sql
+
+
+def test_cast_is_emitted_as_cast_as() -> None:
+    """`col::type` becomes `CAST(col AS type)`, aliased to the column (or the given alias)."""
+    items = (SelectItem("id", None, "text"), SelectItem("qty", "q", "double precision"))
+    assert select_list(items, "t") == 'CAST(t."id" AS text) AS "id", CAST(t."qty" AS double precision) AS "q"'
+
+
+def test_a_cast_outside_the_grammar_never_reaches_sql() -> None:
+    """select_list refuses a cast the parser would have refused, rather than paste it."""
+    with pytest.raises(ValueError):
+        select_list((SelectItem("id", None, "text) FROM secret --"),), "t")
+
+
+def test_empty_patch_selects_nothing() -> None:
+    """PATCH `{}` has nothing to SET: an empty selection from the table, no parameters."""
+    stmt = build_update(ITEMS, (), QueryParams(), "{}", representation=True)
+    assert 'SELECT "public"."items".* FROM "public"."items" WHERE false' in stmt.sql
+    assert "UPDATE" not in stmt.sql
+    assert stmt.args == ()
+
+
+def test_identifiers_end_at_a_nul() -> None:
+    """Like PostgREST's escapeIdent, a NUL ends the identifier; quotes are doubled."""
+    assert ident('a"b\x00c') == '"a""b"'
+
+
+def test_literal_is_safe_without_standard_conforming_strings() -> None:
+    """Quotes are doubled; a backslash switches to E'' with backslashes doubled."""
+    assert literal("it's") == "'it''s'"
+    assert literal("a\\'b") == "E'a\\\\''b'"

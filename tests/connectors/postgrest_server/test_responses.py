@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from connectors.postgrest.server.errors import ApiError
-from connectors.postgrest.server.responses import content_range, location_header, read_status
+from connectors.postgrest.server.responses import (
+    content_range,
+    location_header,
+    max_affected,
+    mutation_content_range,
+    read_status,
+)
 from connectors.postgrest.server.schema_cache import Column, Table
 
 
@@ -31,3 +37,21 @@ def test_location_needs_one_row_and_a_pk() -> None:
     table = Table("public", "t", "r", {"id": Column("id", "bigint", "bigint", False)}, ("id",))
     assert location_header(table, '[{"id": 3}]') == "/t?id=eq.3"
     assert location_header(table, '[{"id": 3}, {"id": 4}]') is None
+
+
+def test_delete_content_range_never_shows_a_range() -> None:
+    """DELETE: `*/N` or `*/*`; PATCH: `0-(n-1)/…`."""
+    assert mutation_content_range("delete", 2, None) == "*/*"
+    assert mutation_content_range("delete", 2, 2) == "*/2"
+    assert mutation_content_range("update", 2, None) == "0-1/*"
+    assert mutation_content_range("update", 0, 0) == "*/0"
+
+
+def test_max_affected_fails_only_above_the_limit() -> None:
+    """PGRST124 (400) with the affected count when more rows than the limit were touched."""
+    check = max_affected(2)
+    check([[{"page_total": 2}]])
+    with pytest.raises(ApiError) as caught:
+        check([[{"page_total": 3}]])
+    error = caught.value
+    assert (error.status, error.code, error.details) == (400, "PGRST124", "The query affects 3 rows")
