@@ -9,10 +9,13 @@ secrets, which `streamer dev env` prints.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -394,7 +397,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc.errors(include_url=False))) from None
     except ValueError as exc:  # malformed TOML or JSON in a complex env value
-        raise ConfigError([f"{config_file or 'environment'}: {exc}"]) from None
+        raise ConfigError(_unparsed_env(os.environ) or [f"{config_file or 'environment'}: {exc}"]) from None
 
 
 def _with_toml(path: Path) -> type[Settings]:
@@ -431,3 +434,69 @@ def describe_errors(errors: Sequence[Any]) -> list[str]:
             message = "unknown setting"
         lines.append(f"{where}: {message}")
     return lines
+
+
+# Environment values pydantic-settings reads as JSON (lists, sections); an example of each.
+_JSON_EXAMPLES = {
+    ("sink", "skip_sync_sources"): '["gestao_scouter","supabase"]',
+    ("run", "components"): '["capture","sink"]',
+    ("webhook", "allowed_roles"): '["service_role"]',
+    ("webhook", "echo_sources"): '["tabuladormax"]',
+}
+
+
+def _unparsed_env(environ: Mapping[str, str]) -> list[str]:
+    """One line per environment variable that should hold JSON and does not, naming it and an
+    example (pydantic-settings only says `error parsing value for field "sink"`). The value is
+    not quoted: it may be a secret put in the wrong variable."""
+    lines = []
+    for name, value in sorted(environ.items()):
+        key = name.upper()
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = tuple(key.removeprefix(ENV_PREFIX).lower().split(NESTED))
+        if len(path) == 1 and path[0] in Settings.model_fields:
+            example = "an object such as '{\"batch_size\": 50}'"
+        elif path in _JSON_EXAMPLES:
+            example = f"a JSON list such as '{_JSON_EXAMPLES[path]}'"
+        else:
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            lines.append(f"{key}: expected {example}; the value is not JSON")
+    return lines
+
+
+_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password of its user info (a lone user name too) and every query value
+    masked, for output:
+
+    >>> mask_url("https://user:pw@example.com/rest?apikey=abc&x=1")
+    'https://user:***@example.com/rest?apikey=***&x=***'
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, host = netloc.rpartition("@")
+            user, sep, _ = userinfo.partition(":")
+            # A lone user name may be a token (https://<token>@host): masked as well.
+            netloc = f"{user}:***@{host}" if sep else f"***@{host}"
+        query = "&".join(f"{field.partition('=')[0]}=***" if "=" in field else "***"
+                         for field in parts.query.split("&")) if parts.query else ""
+        return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
+    except ValueError:  # not parseable: show nothing of it
+        return "<a URL that does not parse>"
+
+
+def mask_urls(text: str) -> str:
+    """`text` with every URL in it passed through `mask_url` (for details that quote a URL)."""
+    def one(match: re.Match[str]) -> str:
+        url = match[0].rstrip(".,;:!?)]}")  # punctuation after a URL in a sentence is not part of it
+        return mask_url(url) + match[0][len(url):]
+
+    return _URL_IN_TEXT.sub(one, text)

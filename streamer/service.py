@@ -8,8 +8,11 @@ set and its in-flight work is finished, and a `ready()` flag.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import signal
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import uvicorn
@@ -20,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from streamer.config import Settings
+from streamer.errors import StreamerError
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 
@@ -35,6 +39,44 @@ class Component(Protocol):
 
 
 ComponentFactory = Callable[[Settings, Metrics], Component]
+
+
+class PortUnavailable(StreamerError):
+    """The HTTP endpoint cannot listen where the settings say (the port is taken, the host is not ours)."""
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port`, before any component starts: a port in use is a
+    configuration problem to report in one line, not a failure found after the components began."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortUnavailable(f"port {port} is in use: set STREAMER_HTTP__PORT") from None
+        raise PortUnavailable(f"cannot listen on {host}:{port} ({exc.strerror or exc}): "
+                              "check STREAMER_HTTP__HOST and STREAMER_HTTP__PORT") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handlers: `serve` owns SIGTERM and SIGINT, drains
+    the components, and only then stops the HTTP endpoint (so /readyz answers while draining)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_http(server: uvicorn.Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exc:  # uvicorn's startup failure; a SystemExit would escape the event loop
+        raise RuntimeError(f"the HTTP server exited at start (code {exc.code})") from None
 
 
 def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[[], bool],
@@ -64,24 +106,25 @@ def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[
 
 
 async def serve(settings: Settings, components: Sequence[Component], metrics: Metrics,
-                stopping: asyncio.Event | None = None) -> int:
-    """Run until a signal (or `stopping`) asks to stop; return the process exit code."""
+                stopping: asyncio.Event | None = None, sock: socket.socket | None = None) -> int:
+    """Run until a signal (or `stopping`) asks to stop; return the process exit code.
+
+    The HTTP socket is bound first (or `sock` is used): PortUnavailable before any component starts."""
+    sock = sock or bind_http(settings.http.host, settings.http.port)
     stopping = stopping or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     failed: list[str] = []
+    server = _Server(uvicorn.Config(
+        http_app(metrics, components, alive=lambda: not failed), log_config=None, access_log=False, lifespan="off"))
+    server_task = asyncio.create_task(_serve_http(server, sock), name="http")
     tasks = {asyncio.create_task(c.run(stopping), name=c.name): c for c in components}
     for component in components:
         metrics.component_up(component.name, True)
+    log.info("service started", components=[c.name for c in components], port=sock.getsockname()[1])
 
-    server = uvicorn.Server(uvicorn.Config(
-        http_app(metrics, components, alive=lambda: not failed), host=settings.http.host,
-        port=settings.http.port, log_config=None, access_log=False, lifespan="off"))
-    server_task = asyncio.create_task(server.serve(), name="http")
-    log.info("service started", components=[c.name for c in components], port=settings.http.port)
-
-    await _wait_for_stop_or_failure(stopping, tasks, failed, metrics)
+    await _wait_for_stop_or_failure(stopping, tasks, failed, metrics, server_task)
     log.info("stopping: draining components", grace_seconds=settings.run.shutdown_grace_seconds)
     stopping.set()
     pending: set[asyncio.Task[None]] = set()
@@ -90,7 +133,8 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
     for task in pending:
         task.cancel()
     server.should_exit = True
-    await server_task
+    with contextlib.suppress(Exception):  # already logged when it failed first
+        await server_task
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
     log.info("service stopped", failed=failed)
@@ -98,21 +142,29 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
 
 
 async def _wait_for_stop_or_failure(stopping: asyncio.Event, tasks: dict[asyncio.Task[None], Component],
-                                    failed: list[str], metrics: Metrics) -> None:
+                                    failed: list[str], metrics: Metrics, server_task: asyncio.Task[None]) -> None:
+    """Return when asked to stop, when a component fails, when every component has ended, or
+    when the HTTP server stops on its own (then it is counted as failed: `http`)."""
     stop_task = asyncio.create_task(stopping.wait())
-    waiting: set[asyncio.Task[object]] = {stop_task, *tasks}
+    waiting: set[asyncio.Task[object]] = {stop_task, server_task, *tasks}
     while not stopping.is_set():
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is stop_task:
                 continue
             waiting.discard(task)
+            if task is server_task:
+                error = task.exception()
+                failed.append("http")
+                log.error("http server stopped", error=repr(error) if error else "ended without being asked")
+                stopping.set()
+                continue
             component = tasks[task]  # type: ignore[index]
             metrics.component_up(component.name, False)
             if task.exception() is not None:
                 failed.append(component.name)
                 log.error("component failed", component=component.name, error=repr(task.exception()))
                 stopping.set()
-        if not (waiting - {stop_task}):
+        if not (waiting - {stop_task, server_task}):
             break
     stop_task.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.postgres import slot as slots
+from connectors.postgres.errors import translate_errors
 from connectors.postgres.lsn import format_lsn
 from streamer.config import Settings
 
@@ -28,7 +29,8 @@ async def read_status(settings: Settings) -> dict[str, Any] | None:
 
 async def drop(settings: Settings) -> bool:
     async with slots.connect(settings.source.dsn.get_secret_value()) as conn:
-        dropped = await slots.drop_slot(conn, settings.source.slot)
-        await slots.drop_publication(conn, settings.source.publication)
-        await conn.execute("DELETE FROM public.streamer_capture_state WHERE name = $1", settings.source.slot)
+        with translate_errors(f"drop slot {settings.source.slot}"):  # PostgresError for the CLI to report
+            dropped = await slots.drop_slot(conn, settings.source.slot)
+            await slots.drop_publication(conn, settings.source.publication)
+            await conn.execute("DELETE FROM public.streamer_capture_state WHERE name = $1", settings.source.slot)
     return dropped

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from streamer.config import Settings, load_settings
+from streamer.cli import render
+from streamer.config import Settings, load_settings, mask_url
 from streamer.errors import ConfigError, StreamerError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -43,6 +46,27 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+MIGRATE_FIX = "run `streamer db migrate --target source`"
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn the errors a command may meet into one `error:` line and exit code 1 (2 for usage
+    and configuration: ValueError, ConfigError). A table the migrations create that is missing
+    gets the command that creates it."""
+    from connectors.kafka.errors import KafkaConnectorError
+    from connectors.postgres.errors import PostgresError
+
+    try:
+        yield
+    except (ValueError, ConfigError) as exc:
+        fail("; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc), 2)
+    except PostgresError as exc:
+        fail(f"{exc}: {MIGRATE_FIX}" if exc.sqlstate == "42P01" else str(exc))
+    except (StreamerError, KafkaConnectorError) as exc:
+        fail(str(exc))
+
+
 def settings_or_exit(config: Path | None) -> Settings:
     try:
         return load_settings(config)
@@ -62,7 +86,17 @@ def setup_logging(settings: Settings) -> None:
 def config_show(config: ConfigOption = None) -> None:
     """Print the effective configuration as JSON, secrets masked."""
     settings = settings_or_exit(config)
-    out.print_json(settings.model_dump_json())
+    out.print_json(data=masked_urls(settings.model_dump(mode="json")))
+
+
+def masked_urls(value: Any) -> Any:
+    """`value` (JSON-like) with every URL's password and query values masked (`config.mask_url`):
+    a destination URL such as https://user:pw@host/?apikey=... is not a `SecretStr`."""
+    if isinstance(value, dict):
+        return {k: masked_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked_urls(v) for v in value]
+    return mask_url(value) if isinstance(value, str) and "://" in value else value
 
 
 @db_app.command("migrate")
@@ -152,13 +186,11 @@ def slot_status(config: ConfigOption = None) -> None:
     from streamer.slots import read_status
 
     settings = settings_or_exit(config)
-    status = asyncio.run(read_status(settings))
+    with reported():
+        status = asyncio.run(read_status(settings))
     if status is None:
         fail(f"no slot named {settings.source.slot!r} on the source (the capture creates it at start)")
-    table = Table("field", "value")
-    for key, value in status.items():
-        table.add_row(key, str(value))
-    out.print(table)
+    out.print(render.fields_table(status))
 
 
 @slot_app.command("drop")
@@ -170,7 +202,8 @@ def slot_drop(config: ConfigOption = None,
     settings = settings_or_exit(config)
     if not yes:
         typer.confirm(f"Drop slot {settings.source.slot!r}? Changes not yet captured will not be captured", abort=True)
-    dropped = asyncio.run(drop(settings))
+    with reported():
+        dropped = asyncio.run(drop(settings))
     out.print(f"slot {settings.source.slot}: {'dropped' if dropped else 'did not exist'}", highlight=False)
 
 
@@ -179,7 +212,10 @@ def mapping_show(config: ConfigOption = None) -> None:
     """Print the field mapping the sink uses (the seed's format), as JSON."""
     from streamer.sink.mapping_admin import effective
 
-    out.print_json(effective(settings_or_exit(config)).to_json())
+    settings = settings_or_exit(config)
+    with reported():
+        mapping = effective(settings)
+    out.print_json(mapping.to_json())
 
 
 @mapping_app.command("export")
@@ -187,8 +223,10 @@ def mapping_export(path: Annotated[Path, typer.Argument(help="File to write.")],
     """Write the effective field mapping to a file."""
     from streamer.sink.mapping_admin import export
 
-    export(settings_or_exit(config), path)
-    out.print(f"mapping written to {path}", highlight=False)
+    settings = settings_or_exit(config)
+    with reported():
+        export(settings, path)
+    out.print(f"mapping written to {path}", highlight=False, markup=False)
 
 
 @mapping_app.command("import")
@@ -215,10 +253,7 @@ def check(config: ConfigOption = None) -> None:
 
     settings = settings_or_exit(config)
     results = asyncio.run(run_checks(settings))
-    table = Table("part", "state", "detail")
-    for result in results:
-        table.add_row(result.name, "[green]ok[/green]" if result.ok else "[red]FAIL[/red]", result.detail)
-    out.print(table)
+    out.print(render.check_table(results))
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
@@ -257,16 +292,17 @@ def run(config: ConfigOption = None) -> None:
     """Run the configured components in one process until SIGTERM."""
     from streamer.components import build_components
     from streamer.metrics import Metrics
-    from streamer.service import serve
+    from streamer.service import bind_http, serve
 
     settings = settings_or_exit(config)
     setup_logging(settings)
     metrics = Metrics()
     try:
         components = build_components(settings, metrics)
+        sock = bind_http(settings.http.host, settings.http.port)  # before any component starts
     except StreamerError as exc:
         fail(str(exc), 2)
-    raise typer.Exit(asyncio.run(serve(settings, components, metrics)))
+    raise typer.Exit(asyncio.run(serve(settings, components, metrics, sock=sock)))
 
 
 @reverse_app.command("trigger-sql")

@@ -7,27 +7,24 @@ store, the runners and the follow display. Every action is audited with `history
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import re
 import signal
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
-from connectors.kafka.errors import KafkaConnectorError
 from connectors.postgres import slot as pg
-from connectors.postgres.errors import PostgresError
-from streamer.cli.app import ConfigOption, err, fail, out, settings_or_exit, setup_logging
+from streamer.cli import render
+from streamer.cli.app import ConfigOption, err, fail, out, reported, settings_or_exit, setup_logging
 from streamer.config import Settings
 from streamer.errors import StreamerError
 from streamer.history import audit, failures, replay, store
 from streamer.history.follow import follow
-from streamer.history.jobs import Action, actions_from, is_stuck
+from streamer.history.jobs import Action, actions_from
 from streamer.history.keyset import DATE_FIELDS
 from streamer.history.store import Job
 from streamer.metrics import Metrics
@@ -41,6 +38,21 @@ Follow = Annotated[bool, typer.Option("--follow", "-f", help="Show a progress ba
 
 
 # --- pure argument checks ----------------------------------------------------------------------
+
+_JOB_PREFIX = re.compile(r"[0-9a-fA-F-]{4,36}")
+
+
+def job_ref(text: str, option: str = "job id") -> str:
+    """A job id or its first characters (4 or more hex digits and dashes), lower-cased.
+
+    Anything else is refused before any query: a job is matched by prefix, so an empty or
+    one-character id would pick whichever job happens to be alone, and `%` or `_` are no
+    wildcards here."""
+    if not _JOB_PREFIX.fullmatch(text):
+        raise ValueError(f"{option}: expected a job id or its first 4+ characters (hex digits and dashes, "
+                         f"as `streamer jobs list` shows them), got {text!r}")
+    return text.lower()
+
 
 def parse_date(text: str, option: str) -> date:
     try:
@@ -94,17 +106,6 @@ class ReplayRequest:
 
 
 # --- plumbing ----------------------------------------------------------------------------------
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Turn the errors a command may meet into one `error:` line and exit code 1 (2 for usage)."""
-    try:
-        yield
-    except ValueError as exc:
-        fail(str(exc), 2)
-    except (StreamerError, PostgresError, KafkaConnectorError) as exc:
-        fail(str(exc))
-
 
 def on_source(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(conn)` on a connection to the source."""
@@ -199,39 +200,29 @@ def jobs_list(
         return await store.list_jobs(conn, limit=limit, statuses=tuple(status or ()),
                                      kinds=tuple(kind or ())), await store.db_now(conn)
     jobs, now = on_source(settings, work)
-    stuck_after = timedelta(seconds=settings.history.stuck_after_seconds)
-    table = Table("id", "kind", "status", "range", "landed", "errors", "total", "created", "by")
-    for job in jobs:
-        state = job.status + (" [bold red]STUCK[/]" if is_stuck(job.status, job.updated_at, now, stuck_after) else "")
-        span = f"{job.start_date}..{job.end_date} ({job.date_field})" if job.start_date else ""
-        table.add_row(job.id[:8], job.kind, state, span, f"{job.exported_leads:,}", f"{job.error_leads:,}",
-                      f"{job.total_leads:,}", f"{job.created_at:%Y-%m-%d %H:%M}", job.created_by or "")
-    out.print(table)
+    out.print(render.jobs_table(jobs, now, timedelta(seconds=settings.history.stuck_after_seconds)))
 
 
 @jobs_app.command("show")
 def jobs_show(job_id: str, config: ConfigOption = None) -> None:
     """Every field of a job, the actions it accepts, and its audit trail."""
+    with reported():
+        prefix = job_ref(job_id)
     settings = settings_or_exit(config)
 
     async def work(conn: Any) -> tuple[Job, list[audit.Entry]]:
-        job = await store.get_job(conn, job_id)
+        job = await store.get_job(conn, prefix)
         return job, await audit.entries(conn, job_id=job.id, limit=20)
     job, entries = on_source(settings, work)
-    table = Table("field", "value")
-    for key, value in job.as_dict().items():
-        table.add_row(key, "" if value is None else str(value))
-    table.add_row("actions", ", ".join(actions_from(job.status)) or "none")
-    out.print(table)
-    trail = Table("at", "actor", "action", "parameters")
-    for e in entries:
-        trail.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, str(e.parameters))
-    out.print(trail)
+    out.print(render.job_table(job, actions_from(job.status)))
+    out.print(render.audit_table(entries))
 
 
 def _act(action: Action, job_id: str, config: Any) -> None:
+    with reported():
+        prefix = job_ref(job_id)
     settings = settings_or_exit(config)
-    job = on_source(settings, lambda conn: store.act(conn, job_id, action, actor=settings.history.operator))
+    job = on_source(settings, lambda conn: store.act(conn, prefix, action, actor=settings.history.operator))
     out.print(f"job {job.id}: {job.status}", highlight=False)
 
 
@@ -251,6 +242,8 @@ def jobs_resume(job_id: str, config: ConfigOption = None) -> None:
 def jobs_reset(job_id: str, config: ConfigOption = None,
                yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
     """Clear the job's counters, cursor and error rows, and run it again from the start."""
+    with reported():
+        job_ref(job_id)
     if not yes:
         typer.confirm(f"Reset job {job_id}? Its counters and error rows are deleted", abort=True)
     _act("reset", job_id, config)
@@ -265,9 +258,11 @@ def jobs_cancel(job_id: str, config: ConfigOption = None) -> None:
 @jobs_app.command("follow")
 def jobs_follow(job_id: str, config: ConfigOption = None) -> None:
     """Show a job's progress bar until it ends or pauses."""
+    with reported():
+        prefix = job_ref(job_id)
     settings = settings_or_exit(config)
     with reported():
-        asyncio.run(follow(settings, job_id, err))
+        asyncio.run(follow(settings, prefix, err))
 
 
 # --- replay ------------------------------------------------------------------------------------
@@ -305,16 +300,14 @@ def errors_list(job: Annotated[str | None, typer.Option(help="Only this job's er
                 lead: Annotated[int | None, typer.Option(help="Only this lead's errors.")] = None,
                 limit: Annotated[int, typer.Option(min=1)] = 50, config: ConfigOption = None) -> None:
     """The newest failed leads: what the destination answered."""
+    with reported():
+        prefix = job_ref(job, "--job") if job is not None else None
     settings = settings_or_exit(config)
 
     async def work(conn: Any) -> list[failures.ErrorRow]:
-        job_id = (await store.get_job(conn, job)).id if job else None
+        job_id = (await store.get_job(conn, prefix)).id if prefix else None
         return await failures.list_errors(conn, job_id=job_id, lead_id=lead, limit=limit)
-    table = Table("id", "job", "lead", "status", "error", "at")
-    for row in on_source(settings, work):
-        table.add_row(str(row.id), (row.job_id or "")[:8], str(row.lead_id), str(row.response_status or ""),
-                      row.error_message[:80], f"{row.created_at:%Y-%m-%d %H:%M}")
-    out.print(table)
+    out.print(render.errors_table(on_source(settings, work)))
 
 
 @errors_app.command("show")
@@ -324,10 +317,7 @@ def errors_show(error_id: int, config: ConfigOption = None) -> None:
     row = on_source(settings, lambda conn: failures.get_error(conn, error_id))
     if row is None:
         fail(f"no error row {error_id}")
-    table = Table("field", "value")
-    for field in dataclasses.fields(row):
-        table.add_row(field.name, str(getattr(row, field.name)))
-    out.print(table)
+    out.print(render.error_table(row))
 
 
 @errors_app.command("retry")
@@ -336,12 +326,14 @@ def errors_retry(job: Annotated[str | None, typer.Option(help="Retry this job's 
                  all_: Annotated[bool, typer.Option("--all", help="Retry every error row.")] = False,
                  follow_it: Follow = False, run_here: RunHere = False, config: ConfigOption = None) -> None:
     """Re-send the failed leads' current source state; their error rows go once they land."""
-    settings = settings_or_exit(config)
     if not (job or error_id or all_):
         fail("choose the errors to retry: --job ID, --id N (repeatable) or --all", 2)
+    with reported():
+        prefix = job_ref(job, "--job") if job is not None else None
+    settings = settings_or_exit(config)
 
     async def work(conn: Any) -> tuple[Job, int] | None:
-        job_id = (await store.get_job(conn, job)).id if job else None
+        job_id = (await store.get_job(conn, prefix)).id if prefix else None
         return await failures.create_retry_or_none(conn, actor=settings.history.operator, job_id=job_id,
                                                    error_ids=tuple(error_id or ()), everything=all_)
     created = on_source(settings, work)

@@ -93,10 +93,17 @@ async def create_job(conn: asyncpg.Connection, *, kind: str, actor: str, start_d
 
 
 async def get_job(conn: asyncpg.Connection, job_id: str) -> Job:
-    """The job whose id is `job_id` or starts with it (8+ characters are usually enough)."""
+    """The job whose id is `job_id` or starts with it (8+ characters are usually enough).
+
+    The prefix is compared as text (`starts_with`), never as a LIKE pattern: `%` and `_` match
+    only themselves. ValueError for a prefix shorter than 4 characters or not made of hex digits
+    and dashes (the CLI checks first, `history.cli.job_ref`); JobNotFound if none or several match."""
+    prefix = job_id.lower()
+    if len(prefix) < 4 or any(c not in "0123456789abcdef-" for c in prefix):
+        raise ValueError(f"job id: expected a job id or its first 4+ characters (hex digits and dashes), "
+                         f"got {job_id!r}")
     with translate_errors("read a job"):
-        rows = await conn.fetch(f"SELECT {COLUMNS} FROM {TABLE} WHERE id::text LIKE $1 || '%' LIMIT 2",
-                                job_id.lower())
+        rows = await conn.fetch(f"SELECT {COLUMNS} FROM {TABLE} WHERE starts_with(id::text, $1) LIMIT 2", prefix)
     if not rows:
         raise JobNotFound(f"no job {job_id!r}")
     if len(rows) > 1:

@@ -35,11 +35,13 @@ SELECT count(*) AS jobs,
 
 
 def job_view(job: Job) -> dict[str, Any]:
-    """A job for the page: its columns (minus the cursor and options), progress (0..1, leads the
-    sink reported on / total) and success rate (landed / reported on)."""
+    """A job for the page: its columns (minus the cursor and options; the error message masked),
+    progress (0..1, leads the sink reported on / total) and success rate (landed / reported on)."""
     view = job.as_dict()
     for internal in ("cursor", "options"):
         view.pop(internal, None)
+    # A failed job's message can quote a lead (a constraint's `Key (email)=(...)`): masked like error rows.
+    view["error_message"] = mask_message(job.error_message) or None
     done = job.exported_leads + job.error_leads
     view["progress"] = min(1.0, done / job.total_leads) if job.total_leads > 0 else None
     view["success_rate"] = job.exported_leads / done if done else None

@@ -9,6 +9,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from connectors.postgres.slot import connect
 from connectors.postgrest.client import PostgrestClient
 from streamer.config import Settings
@@ -18,13 +20,43 @@ from streamer.sink.mapping import FieldMapping, table_definition
 from streamer.sink.startup import configured_mapping
 
 
+def problem(exc: Exception) -> str:
+    """Why a mapping file could not be used, in a few words: the system's reason for a file that
+    cannot be read, pydantic's messages (without its URL and the input) for one that does not parse."""
+    if isinstance(exc, ValidationError):
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
+        return "; ".join(lines)
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
 def effective(settings: Settings) -> FieldMapping:
-    """The mapping the sink would use now (identity when no file is configured)."""
-    return configured_mapping(settings)
+    """The mapping the sink would use now (identity when no file is configured); ConfigError
+    naming the file and the problem when the configured file is missing or not a mapping."""
+    try:
+        return configured_mapping(settings)
+    except (OSError, ValueError) as exc:
+        raise ConfigError([f"field mapping {settings.sink.mapping_file} (STREAMER_SINK__MAPPING_FILE): "
+                           f"{problem(exc)}"]) from None
 
 
 def export(settings: Settings, path: Path) -> None:
-    effective(settings).dump(path)
+    """Write the effective mapping to `path`; ValueError (a usage error) when `path` cannot be
+    a file: a directory, or in a directory that does not exist."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory: give the file to write, e.g. {path / 'mapping.json'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: directory {path.parent} does not exist")
+    mapping = effective(settings)
+    try:
+        mapping.dump(path)
+    except OSError as exc:
+        raise ConfigError([f"cannot write {path}: {problem(exc)}"]) from None
 
 
 def import_mapping(settings: Settings, path: Path) -> FieldMapping:
@@ -36,7 +68,7 @@ def import_mapping(settings: Settings, path: Path) -> FieldMapping:
         data = path.read_bytes()
         mapping = FieldMapping.from_json(data)
     except (OSError, ValueError) as exc:
-        raise ConfigError([f"{path}: not a field mapping ({exc})"]) from None
+        raise ConfigError([f"{path}: not a field mapping ({problem(exc)})"]) from None
     unknown = asyncio.run(_unknown_columns(settings, mapping))
     if unknown:
         raise ConfigError([f"{path}: the destination table {settings.destination.table!r} has no column(s) "

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from streamer.cli.app import ConfigOption, err, fail, out, settings_or_exit
-from streamer.config import Settings
+from streamer.config import Settings, mask_urls
 
 validate_app = typer.Typer(no_args_is_help=True, help="Check the destination's schema and the connection to it.")
 schema_app = typer.Typer(no_args_is_help=True, help="The destination's PostgREST schema cache.")
@@ -24,22 +24,25 @@ _STATUS_STYLE = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fa
 
 
 def _mapping_or_exit(settings: Settings) -> FieldMapping:
+    from streamer.sink.mapping_admin import problem
     from streamer.validation.schema_check import mapping_from
 
     try:
         return mapping_from(settings.sink)
     except (OSError, ValueError) as exc:
-        fail(f"field mapping {settings.sink.mapping_file}: {exc}", 2)
+        fail(f"field mapping {settings.sink.mapping_file} (STREAMER_SINK__MAPPING_FILE): {problem(exc)}", 2)
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the checks as a JSON array instead of a table.")]
 
 
 def _print_checks(checks: Sequence[Check], as_json: bool = False) -> None:
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from rich.markup import escape
 
+    # A detail may quote the destination URL, which may carry a password or an ?apikey= (not a secret setting).
+    checks = [replace(c, detail=mask_urls(c.detail), fix=mask_urls(c.fix)) for c in checks]
     if as_json:
         import json
 
@@ -65,10 +68,11 @@ def validate_schema_cmd(
     from streamer.validation.schema_check import validate_schema
 
     settings = settings_or_exit(config)
+    mapping = _mapping_or_exit(settings)  # outside the `except Exception` below: it exits with code 2
     try:
-        outcome = asyncio.run(validate_schema(settings, _mapping_or_exit(settings), use_cache=not no_cache))
+        outcome = asyncio.run(validate_schema(settings, mapping, use_cache=not no_cache))
     except Exception as exc:  # connector and validation errors carry their own fix
-        fail(str(exc))
+        fail(mask_urls(str(exc)))
     report = outcome.report
     if report.findings:
         table = Table("severity", "column", "source", "destination", "problem")
@@ -114,12 +118,13 @@ def schema_reload_cache(config: ConfigOption = None) -> None:
             err.print(f"waiting for the schema cache: {seconds:.0f}s, not yet shown: {', '.join(missing[:5])}",
                       highlight=False, markup=False)
 
+    mapping = _mapping_or_exit(settings)  # outside the `except Exception` below: it exits with code 2
     try:
-        outcome = asyncio.run(reload_schema_cache(settings, _mapping_or_exit(settings), progress=progress))
+        outcome = asyncio.run(reload_schema_cache(settings, mapping, progress=progress))
     except CheckFailed as exc:
-        fail(f"{exc.detail}. Fix: {exc.fix}" if exc.fix else exc.detail)
+        fail(mask_urls(f"{exc.detail}. Fix: {exc.fix}" if exc.fix else exc.detail))
     except Exception as exc:  # connector errors name what failed
-        fail(str(exc))
+        fail(mask_urls(str(exc)))
     result_cache(settings).clear()
     out.print(outcome.how, highlight=False, markup=False)
     if outcome.not_in_database:
@@ -127,7 +132,9 @@ def schema_reload_cache(config: ConfigOption = None) -> None:
                   f"{', '.join(outcome.not_in_database)}; run `streamer validate schema` and apply its SQL",
                   highlight=False, markup=False)
     if not outcome.wait.ok:
-        fail(f"after {outcome.wait.seconds:.0f}s the API still does not show: {', '.join(outcome.wait.missing)}")
+        answer = f" (its last answer: {mask_urls(outcome.wait.last_error)})" if outcome.wait.last_error else ""
+        fail(f"after {outcome.wait.seconds:.0f}s the API still does not show: {', '.join(outcome.wait.missing)}"
+             + answer)
     out.print(f"schema cache reloaded: every expected column shown after {outcome.wait.seconds:.1f}s",
               highlight=False, markup=False)
     raise typer.Exit(1 if outcome.not_in_database else 0)

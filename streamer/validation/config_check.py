@@ -19,7 +19,7 @@ import httpx
 import jwt
 
 from connectors.postgres.slot import connect
-from streamer.config import Settings, is_loopback
+from streamer.config import Settings, is_loopback, mask_url
 from streamer.sink.mapping import FieldMapping
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
@@ -43,17 +43,23 @@ def url_check(url: str, rest_path: str, allow_http: bool) -> Check:
     """Well formed, HTTPS unless loopback, and not already ending in the API path."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Check("url", "fail", f"{url!r} is not an http(s) URL", URL_FIX)
+        return Check("url", "fail", f"{mask_url(url)!r} is not an http(s) URL", URL_FIX)
     if rest_path and parts.path.rstrip("/").endswith(rest_path.rstrip("/")):
         return Check("url", "fail", f"the URL already ends in {rest_path}; requests would go to "
                                     f"{rest_path}{rest_path}", URL_FIX)
+    if parts.query or parts.fragment:
+        return Check("url", "fail", f"{mask_url(url)}: a query string or fragment in the URL breaks every API path "
+                                    "appended to it", f"{URL_FIX}; the key goes in STREAMER_DESTINATION__SERVICE_KEY")
+    if parts.username is not None:
+        return Check("url", "warn", f"{mask_url(url)}: the URL carries user credentials, which the API ignores",
+                     "remove them from STREAMER_DESTINATION__URL; the key goes in STREAMER_DESTINATION__SERVICE_KEY")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         if allow_http:
             return Check("url", "warn", f"plain HTTP to {parts.hostname} (STREAMER_DESTINATION__ALLOW_HTTP=true): "
                                         "the service key travels unencrypted",
                          "use https:// unless this is a private network")
         return Check("url", "fail", f"plain HTTP to {parts.hostname}: the key would travel unencrypted", URL_FIX)
-    return Check("url", "ok", url)
+    return Check("url", "ok", mask_url(url))
 
 
 def key_check(key: str | None, *, now: float | None = None) -> Check:

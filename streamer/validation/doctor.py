@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 
 import asyncpg
 
+from connectors.postgres.errors import PostgresError
 from connectors.postgres.slot import connect
 from streamer.config import Settings
 from streamer.sink.mapping import FieldMapping
@@ -64,10 +65,20 @@ async def _source(settings: Settings) -> list[Check]:
         checks = []
         if src.capture_mode == "replication":
             checks.append(await run_check("slot", health.slot_check(conn, src.slot, val.max_retained_wal_bytes)))
-        checks.append(await run_check("jobs", _stuck(conn, val.stuck_job_seconds)))
-        checks.append(await run_check("errors", health.error_growth(conn)))
+        checks.append(await run_check("jobs", _migrated("jobs", _stuck(conn, val.stuck_job_seconds))))
+        checks.append(await run_check("errors", _migrated("errors", health.error_growth(conn))))
         checks.append(await run_check("loop: source tag", _tagging(conn, settings)))
     return checks
+
+
+async def _migrated(name: str, probe: Awaitable[Check]) -> Check:
+    """`probe`, with the fix for a missing table the source migrations create (SQLSTATE 42P01)."""
+    try:
+        return await probe
+    except PostgresError as exc:
+        if exc.sqlstate != "42P01":
+            raise
+        return Check(name, "fail", str(exc), "run `streamer db migrate --target source`")
 
 
 async def _stuck(conn: asyncpg.Connection, threshold: float) -> Check:

@@ -35,15 +35,25 @@ RPC_FIX = ("install the reload function: paste schemas/sql/destination/020_reloa
            "reload goes through the database")
 
 Progress = Callable[[float, list[str]], None]
+# Polls in a row without any HTTP answer (refused, timed out) before the wait gives up: a
+# destination that is down does not come back by waiting for its schema cache.
+UNANSWERED_ATTEMPTS = 2
+UNANSWERED_FIX = "check STREAMER_DESTINATION__URL and that the API is up (`streamer validate config` says more)"
+
+
+class Unanswered(Exception):
+    """The destination's API gave no HTTP answer at all (as opposed to a 503 while its cache loads)."""
 
 
 @dataclass(frozen=True)
 class WaitOutcome:
-    """`missing` is empty on success; `seconds` is how long the wait took."""
+    """`missing` is empty on success; `seconds` is how long the wait took; `last_error` is the
+    last failed read of the document, if any."""
 
     missing: tuple[str, ...]
     seconds: float
     polls: int
+    last_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,7 +78,9 @@ async def notify_via_dsn(dsn: str) -> str:
 
 async def notify_via_rpc(probe: Probe) -> str:
     result = await probe.rpc(RPC_NAME)
-    if result.status is not None and 200 <= result.status < 300:
+    if result.status is None:
+        raise CheckFailed(f"the destination's API does not answer: {result.error}", UNANSWERED_FIX)
+    if 200 <= result.status < 300:
         return f"called /rpc/{RPC_NAME}"
     if result.code in ("PGRST202", "PGRST125") or result.status == 404:
         raise CheckFailed(f"the destination has no /rpc/{RPC_NAME} ({result.code or result.status}: "
@@ -82,18 +94,29 @@ async def wait_for_columns(
     timeout: float, poll: float, progress: Progress | None = None,  # noqa: ASYNC109 - a deadline polled in steps
     clock: Callable[[], float] = time.monotonic,
 ) -> WaitOutcome:
-    """Poll the OpenAPI document until it shows `expected` or `timeout` seconds pass."""
+    """Poll the OpenAPI document until it shows `expected` or `timeout` seconds pass.
+
+    `fetch_openapi` raising `Unanswered` UNANSWERED_ATTEMPTS times in a row ends the wait with
+    CheckFailed ("the destination's API does not answer"); other errors are polled through."""
     started = clock()
-    polls = 0
+    polls = unanswered = 0
+    last_error: str | None = None
     while True:
         polls += 1
         try:
             missing = missing_from(await fetch_openapi(), table, expected)
-        except Exception:  # a 503 PGRST002 while the cache loads: keep polling until the timeout
-            missing = list(expected) or ["(OpenAPI document unreadable)"]
+            unanswered = 0
+        except Unanswered as exc:
+            unanswered += 1
+            if unanswered >= UNANSWERED_ATTEMPTS:
+                raise CheckFailed(f"the destination's API does not answer: {exc}", UNANSWERED_FIX) from None
+            last_error, missing = str(exc), list(expected) or ["(OpenAPI document unreadable)"]
+        except Exception as exc:  # a 503 PGRST002 while the cache loads: keep polling until the timeout
+            unanswered = 0
+            last_error, missing = str(exc), list(expected) or ["(OpenAPI document unreadable)"]
         elapsed = clock() - started
         if not missing or elapsed >= timeout:
-            return WaitOutcome(tuple(missing), elapsed, polls)
+            return WaitOutcome(tuple(missing), elapsed, polls, None if not missing else last_error)
         if progress is not None:
             progress(elapsed, missing)
         await asyncio.sleep(min(poll, max(0.0, timeout - elapsed)))
@@ -121,8 +144,10 @@ async def reload_schema_cache(
 
         async def fetch() -> Mapping[str, Any]:
             result = await probe.openapi()
+            if result.status is None:
+                raise Unanswered(result.error)
             if result.status != 200 or not isinstance(result.json, dict):
-                raise CheckFailed(f"OpenAPI answered {result.status}")
+                raise CheckFailed(f"OpenAPI answered {result.status} {result.code or ''} {result.message}".strip())
             return result.json
 
         wait = await wait_for_columns(fetch, dest.table, expected, timeout=settings.validation.reload_timeout_seconds,

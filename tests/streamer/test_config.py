@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from streamer.cli.app import app
-from streamer.config import Settings, SourceSettings, load_settings
+from streamer.config import Settings, SourceSettings, load_settings, mask_url, mask_urls
 from streamer.errors import ConfigError
 
 
@@ -170,3 +170,39 @@ def test_secrets_lists_every_configured_secret(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("STREAMER_DESTINATION__SERVICE_KEY", "k-123456")
     monkeypatch.setenv("STREAMER_KAFKA__SASL_PASSWORD", "sasl-pw-99")
     assert {"k-123456", "sasl-pw-99"} <= set(Settings().secrets())
+
+
+@pytest.mark.parametrize(("variable", "value", "example"), [
+    ("STREAMER_SINK__SKIP_SYNC_SOURCES", "notjson", '["gestao_scouter","supabase"]'),
+    ("STREAMER_RUN__COMPONENTS", "capture,sink", '["capture","sink"]'),
+])
+def test_a_list_that_is_not_json_names_the_variable_and_the_expected_form(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, example: str,
+) -> None:
+    """A list setting given as plain text is refused naming the variable and a JSON example, not
+    pydantic-settings' `error parsing value for field "sink" from source "EnvSettingsSource"`."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [f"{variable}: expected a JSON list such as '{example}'; the value is not JSON"]
+
+
+def test_config_show_masks_credentials_in_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password in the destination URL's user info and its query values are masked in `config show`."""
+    monkeypatch.setenv("STREAMER_DESTINATION__URL", "https://lead-sync:url-pa55-q9@abc.supabase.co/?apikey=qk-777")
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "url-pa55-q9" not in result.output and "qk-777" not in result.output
+    assert "https://lead-sync:***@abc.supabase.co/?apikey=***" in result.output
+
+
+@pytest.mark.parametrize(("url", "masked"), [
+    ("https://user:pw-1@example.com/rest?apikey=k-2&x=3", "https://user:***@example.com/rest?apikey=***&x=***"),
+    ("https://token-4@example.com", "https://***@example.com"),
+    ("https://example.com/p#frag-5", "https://example.com/p#***"),
+    ("http://127.0.0.1:54330", "http://127.0.0.1:54330"),
+])
+def test_mask_url_hides_user_info_passwords_query_values_and_fragments(url: str, masked: str) -> None:
+    """What may hold a credential is masked; scheme, host, port and path stay readable."""
+    assert mask_url(url) == masked
+    assert mask_urls(f"GET {url}: refused") == f"GET {masked}: refused"

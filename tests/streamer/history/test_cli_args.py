@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from streamer.cli.app import app
 from streamer.config import HistorySettings
 from streamer.history.backup import backup_name
-from streamer.history.cli import ExportRequest, ReplayRequest, parse_time
+from streamer.history.cli import ExportRequest, ReplayRequest, job_ref, parse_time
 
 runner = CliRunner()
 
@@ -81,3 +81,34 @@ def test_history_settings_refuse_a_bad_cron_or_zone() -> None:
 def test_backup_table_names_are_timestamped() -> None:
     """The backup is `leads_backup_<UTC timestamp>`."""
     assert backup_name("leads", datetime(2024, 5, 2, 3, 4, 5, tzinfo=UTC)) == "leads_backup_20240502_030405"
+
+
+@pytest.mark.parametrize("text", ["6f1c", "6F1C1E0E", "6f1c1e0e-0000-4000-8000-000000000001"])
+def test_a_job_id_prefix_of_4_or_more_hex_characters_is_accepted(text: str) -> None:
+    """Hex digits and dashes, 4 or more, lower-cased for the prefix match."""
+    assert job_ref(text) == text.lower()
+
+
+@pytest.mark.parametrize("text", ["", "6f1", "%9ba82%", "9ba8_", "6f1c%", "zzzz", "6f1c 1e0e", "x" * 40])
+def test_a_job_id_that_is_no_prefix_is_refused(text: str) -> None:
+    """Empty, too short, or holding LIKE wildcards or other characters: ValueError naming the option."""
+    with pytest.raises(ValueError, match="--job: expected a job id or its first 4"):
+        job_ref(text, "--job")
+
+
+@pytest.mark.parametrize("args", [
+    ["jobs", "cancel", "%9ba82%"],
+    ["jobs", "show", ""],
+    ["jobs", "reset", "", "--yes"],
+    ["jobs", "pause", "ab"],
+    ["jobs", "resume", "_"],
+    ["jobs", "follow", "%"],
+    ["errors", "list", "--job", "%"],
+    ["errors", "retry", "--job", "", "--all"],
+])
+def test_a_bad_job_id_exits_2_before_touching_any_server(args: list[str]) -> None:
+    """A job id that is not a 4+ character hex prefix is a usage error, whatever the command."""
+    result = runner.invoke(app, args, env={"STREAMER_SOURCE__DSN": "postgresql://u:p@127.0.0.1:1/none"})
+    assert result.exit_code == 2, result.output
+    assert "error: job id" in result.output or "error: --job" in result.output
+    assert "connect to PostgreSQL" not in result.output
