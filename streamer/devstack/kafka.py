@@ -7,9 +7,11 @@ log4j SLF4J 1.x binding is 46 jars, about 43 MB; `StorageTool format --standalon
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -144,6 +146,31 @@ class KafkaNode:
         # port means it serves requests.
         return wait_until(lambda: port_open("127.0.0.1", self.port), timeout=90, what="Kafka",
                           log=self.log, alive=lambda: pid_alive(pid))
+
+    async def ready_for_groups(self, within_seconds: float = 60) -> None:
+        """Have the broker create `__consumer_offsets` now: a FindCoordinator request does.
+
+        Otherwise the first consumer group (the demo's sink, a test's) asks while the broker
+        creates it, and aiokafka logs a GroupCoordinatorNotAvailable *error* line meanwhile:
+        harmless, but the first thing a newcomer's first run would show."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.errors import KafkaError
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + within_seconds
+            while True:
+                try:
+                    await admin.find_coordinator("streamer-dev-warmup")
+                    return
+                except KafkaError as exc:
+                    if time.monotonic() > deadline:
+                        raise PrerequisiteError(f"Kafka has no group coordinator after {within_seconds:.0f} s "
+                                                f"({type(exc).__name__}); see {self.log}") from None
+                    await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
 
     def stop(self) -> None:
         pid = read_pid(self.pid_file)

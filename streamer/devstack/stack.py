@@ -123,7 +123,8 @@ class Stack:
         step("source postgres", lambda: postgres(source))
         step("destination postgres", lambda: postgres(destination))
         step("migrations", lambda: asyncio.run(self._migrate(source, destination)))
-        step("kafka", lambda: (kafka.resolve_jars(), kafka.format(), kafka.start()))
+        step("kafka", lambda: (kafka.resolve_jars(), kafka.format(), kafka.start(),
+                               asyncio.run(kafka.ready_for_groups())))
         step("postgrest", lambda: postgrest.start(db_uri=destination.dsn(), jwt_secret=s.jwt_secret,
                                                   service_key=s.service_key))
         if prometheus:
