@@ -70,3 +70,24 @@ async def test_stopping_drains_the_components_and_exits_0() -> None:
     stopping.set()
     assert await asyncio.wait_for(task, timeout=20) == 0
     assert component.drained
+
+
+async def test_answers_are_not_held_back_by_nagle() -> None:
+    """Connections accepted on the bound socket have TCP_NODELAY (asyncio sets it only for a
+    socket whose proto is TCP); without it each small answer waited ~40 ms for a delayed ACK."""
+    sock = bind_http("127.0.0.1", 0)
+    accepted: list[int] = []
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=sock)
+    async with server:
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+    assert accepted and accepted[0] != 0
