@@ -23,6 +23,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -102,14 +104,24 @@ async def bench_mode(conn: asyncpg.Connection, mode: str, n: int) -> float:
         await conn.execute("DELETE FROM streamer_outbox")
 
 
-async def bench_raw(conn: asyncpg.Connection, n: int, page: int = 5000) -> float:
-    name = "r" + uuid.uuid4().hex[:8]
-    s = settings("replication", name).source
+@asynccontextmanager
+async def slot_backlog(conn: asyncpg.Connection, n: int) -> AsyncIterator[SourceSettings]:
+    """A table of its own with a publication and slot, and a backlog of `n` changes in the slot."""
+    s = settings("replication", "r" + uuid.uuid4().hex[:8]).source
     await conn.execute(f"CREATE TABLE {s.table} (LIKE leads INCLUDING ALL)")
     try:
         await slots.ensure_publication(conn, s.publication, s.table)
         await slots.ensure_slot(conn, s.slot)
         await backlog(conn, s.table, n)
+        yield s
+    finally:
+        await conn.execute(f"DROP TABLE {s.table}")
+        await conn.execute(f"DROP PUBLICATION IF EXISTS {s.publication}")
+        await slots.drop_slot(conn, s.slot)
+
+
+async def bench_raw(conn: asyncpg.Connection, n: int, page: int = 5000) -> float:
+    async with slot_backlog(conn, n) as s:
         began, seen, assembler = time.monotonic(), 0, TransactionAssembler()
         while seen < n:
             safe = None
@@ -121,10 +133,6 @@ async def bench_raw(conn: asyncpg.Connection, n: int, page: int = 5000) -> float
             if safe is not None:
                 await slots.advance(conn, s.slot, safe)
         return n / (time.monotonic() - began)
-    finally:
-        await conn.execute(f"DROP TABLE {s.table}")
-        await conn.execute(f"DROP PUBLICATION IF EXISTS {s.publication}")
-        await slots.drop_slot(conn, s.slot)
 
 
 def _stream_raw(dsn: str, slot: str, publication: str, n: int) -> float:
@@ -159,18 +167,8 @@ async def bench_raw_streaming(conn: asyncpg.Connection, n: int) -> float | None:
     except ImportError:
         print("psycopg2 missing (pip install -e '.[dev]'): the streaming-protocol row is skipped", file=sys.stderr)
         return None
-    name = "s" + uuid.uuid4().hex[:8]
-    s = settings("replication", name).source
-    await conn.execute(f"CREATE TABLE {s.table} (LIKE leads INCLUDING ALL)")
-    try:
-        await slots.ensure_publication(conn, s.publication, s.table)
-        await slots.ensure_slot(conn, s.slot)
-        await backlog(conn, s.table, n)
+    async with slot_backlog(conn, n) as s:
         return await asyncio.to_thread(_stream_raw, os.environ["STREAMER_SOURCE__DSN"], s.slot, s.publication, n)
-    finally:
-        await conn.execute(f"DROP TABLE {s.table}")
-        await conn.execute(f"DROP PUBLICATION IF EXISTS {s.publication}")
-        await slots.drop_slot(conn, s.slot)
 
 
 async def main() -> None:

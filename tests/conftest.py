@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import hypothesis  # noqa: F401  (see below)
@@ -31,6 +32,19 @@ def services() -> Iterator[Endpoints]:
 def unique() -> str:
     """A short random suffix, so each test owns its topics, slots, groups and tables."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def fresh_db(services: Endpoints, unique: str) -> AsyncIterator[str]:
+    """The DSN of an empty database on the source server, dropped (with its sessions) afterwards."""
+    name = f"t_{unique}"
+    admin = await asyncpg.connect(services.source_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(services.source_dsn)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture

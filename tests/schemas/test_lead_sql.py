@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -11,7 +10,6 @@ import pytest
 from connectors.postgres.migrations import MigrationFailed, apply_files
 from schemas.lead import LEAD_COLUMNS
 from schemas.sql_files import Target, migration_files
-from streamer.devstack.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -22,19 +20,6 @@ def with_database(dsn: str, database: str, user: str | None = None, password: st
     if user is not None:
         netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
-
-
-@pytest.fixture
-async def fresh_db(services: Endpoints, unique: str) -> AsyncIterator[str]:
-    """An empty database on the source server, dropped afterwards."""
-    name = f"t_{unique}"
-    admin = await asyncpg.connect(services.source_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(services.source_dsn, name)
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.mark.parametrize("target", ["source", "destination"])

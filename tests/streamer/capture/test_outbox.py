@@ -3,9 +3,7 @@ trigger works for roles that may only write leads, and its migration upgrades an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -95,19 +93,6 @@ OLD_OUTBOX = """CREATE TABLE public.streamer_outbox (
   new_row     jsonb,
   created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 )"""  # as 030_capture.sql created it before TRUNCATE markers
-
-
-@pytest.fixture
-async def fresh_db(services: Endpoints, unique: str) -> AsyncIterator[str]:
-    """An empty database on the source server, dropped afterwards."""
-    name = f"t_{unique}"
-    admin = await asyncpg.connect(services.source_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(services.source_dsn)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.mark.integration
