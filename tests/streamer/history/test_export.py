@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from schemas.event import header
+from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
 from streamer.history import audit, store
 from streamer.history.component import ExporterComponent
@@ -34,6 +35,27 @@ def ids_of(events: list[dict[str, Any]], job_id: str) -> list[int]:
     return [e["after"]["id"] for e in events if e["source"].get("job_id") == job_id]
 
 
+async def run_with_sink(services: Endpoints, settings: Settings, job: store.Job, *,
+                        fail: frozenset[int] = frozenset(), seconds: float = 120) -> str:
+    """Run `job` to its end while a FakeSink lands its events (refusing the leads in `fail`);
+    return the runner's outcome."""
+    stopping = asyncio.Event()
+    sink_task = asyncio.create_task(FakeSink(settings.kafka, services.source_dsn, fail=set(fail)).run(stopping))
+    try:
+        return await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), seconds)
+    finally:
+        stopping.set()
+        await sink_task
+
+
+async def runner_past(conn: asyncpg.Connection, settings: Settings, job: store.Job, produced: int,
+                      stopping: asyncio.Event | None = None) -> asyncio.Task[str]:
+    """A runner of `job` (no sink), returned once it has produced at least `produced` leads."""
+    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping or asyncio.Event()))
+    await wait_for(lambda: _produced_at_least(conn, job, produced))
+    return runner
+
+
 async def test_export_produces_exactly_the_ranges_rows_as_op_r_events_in_date_id_order(
     services: Endpoints, source_db: asyncpg.Connection, leads: Any, jobs: list[str], unique: str
 ) -> None:
@@ -46,13 +68,7 @@ async def test_export_produces_exactly_the_ranges_rows_as_op_r_events_in_date_id
         "SELECT id FROM leads WHERE criado >= $1 AND criado < $2 ORDER BY criado, id",
         datetime(batch.year, 1, 3, tzinfo=UTC), datetime(batch.year, 1, 8, tzinfo=UTC))]
     assert 100 < len(expected) < len(batch.ids)
-    stopping = asyncio.Event()
-    sink = FakeSink(settings.kafka, services.source_dsn)
-    sink_task = asyncio.create_task(sink.run(stopping))
-    outcome = await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 120)
-    stopping.set()
-    await sink_task
-    assert outcome == "completed"
+    assert await run_with_sink(services, settings, job) == "completed"
     events = await read_events(settings.kafka, settings.kafka.leads_topic, count=len(expected))
     assert sorted(ids_of(events, job.id)) == sorted(expected) and len(events) == len(expected)
     assert all(e["op"] == "r" and e["source"]["connector"] == "export" for e in events)
@@ -77,9 +93,7 @@ async def test_pause_then_resume_misses_no_lead_and_repeats_none(
     batch = await leads(3000, days=5)
     settings = history_settings(services, unique, page_size=20)
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 1, 31))
-    stopping = asyncio.Event()
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping))
-    await wait_for(lambda: _produced_at_least(source_db, job, 200))
+    runner = await runner_past(source_db, settings, job, 200)
     await store.act(source_db, job.id, "pause", actor="ana")
     assert await asyncio.wait_for(runner, 30) == "paused"
     paused = await job_now(source_db, job)
@@ -87,11 +101,7 @@ async def test_pause_then_resume_misses_no_lead_and_repeats_none(
     await asyncio.sleep(0.5)
     assert (await job_now(source_db, job)).produced_leads == paused.produced_leads  # nothing produced while paused
     await store.act(source_db, job.id, "resume", actor="ana")
-    sink = FakeSink(settings.kafka, services.source_dsn)
-    sink_task = asyncio.create_task(sink.run(stopping))
-    assert await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 120) == "completed"
-    stopping.set()
-    await sink_task
+    assert await run_with_sink(services, settings, job) == "completed"
     produced = Counter(ids_of(await read_events(settings.kafka, settings.kafka.leads_topic, count=3000), job.id))
     assert set(produced) == set(batch.ids)
     duplicates = sum(n - 1 for n in produced.values())
@@ -114,8 +124,7 @@ async def test_a_killed_runner_is_continued_from_the_cursor_by_the_exporter_comp
     batch = await leads(2000, days=5)
     settings = history_settings(services, unique, page_size=25)
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 12, 31))
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, asyncio.Event()))
-    await wait_for(lambda: _produced_at_least(source_db, job, 300))
+    runner = await runner_past(source_db, settings, job, 300)
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     interrupted = await job_now(source_db, job)
@@ -145,12 +154,7 @@ async def test_reset_clears_counters_errors_and_progress_then_runs_again(
     batch = await leads(120, days=2)
     settings = history_settings(services, unique, page_size=40)
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 1, 10))
-    stopping = asyncio.Event()
-    failing = FakeSink(settings.kafka, services.source_dsn, fail=set(batch.ids[:7]))
-    sink_task = asyncio.create_task(failing.run(stopping))
-    assert await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 120) == "completed"
-    stopping.set()
-    await sink_task
+    assert await run_with_sink(services, settings, job, fail=frozenset(batch.ids[:7])) == "completed"
     first = await job_now(source_db, job)
     assert (first.exported_leads, first.error_leads) == (113, 7)
     reset = await store.act(source_db, job.id, "reset", actor="ana")
@@ -158,11 +162,7 @@ async def test_reset_clears_counters_errors_and_progress_then_runs_again(
             reset.cursor, reset.started_at, reset.generation) == ("pending", 0, 0, 0, 0, None, None, 1)
     for table in ("gestao_scouter_export_errors", "gestao_scouter_export_job_leads"):
         assert await source_db.fetchval(f"SELECT count(*) FROM {table} WHERE job_id = $1::uuid", job.id) == 0
-    stopping = asyncio.Event()
-    sink_task = asyncio.create_task(FakeSink(settings.kafka, services.source_dsn).run(stopping))
-    assert await asyncio.wait_for(run_job(settings, Metrics(), reset, stopping), 180) == "completed"
-    stopping.set()
-    await sink_task
+    assert await run_with_sink(services, settings, reset, seconds=180) == "completed"
     again = await job_now(source_db, job)
     assert (again.status, again.exported_leads, again.error_leads, again.total_leads) == ("completed", 120, 0, 120)
 
@@ -174,8 +174,7 @@ async def test_a_runner_of_a_reset_generation_stops_without_writing(
     batch = await leads(3000, days=3)
     settings = history_settings(services, unique, page_size=10)
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 1, 31))
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, asyncio.Event()))
-    await wait_for(lambda: _produced_at_least(source_db, job, 50))
+    runner = await runner_past(source_db, settings, job, 50)
     await store.act(source_db, job.id, "reset", actor="ana")
     assert await asyncio.wait_for(runner, 30) == "reset"
     after = await job_now(source_db, job)
@@ -189,8 +188,7 @@ async def test_cancel_stops_the_runner_and_is_final(
     batch = await leads(3000, days=3)
     settings = history_settings(services, unique, page_size=10)
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 1, 31))
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, asyncio.Event()))
-    await wait_for(lambda: _produced_at_least(source_db, job, 50))
+    runner = await runner_past(source_db, settings, job, 50)
     await store.act(source_db, job.id, "cancel", actor="ana")
     assert await asyncio.wait_for(runner, 30) == "reset"  # the cursor save is refused, as after a reset
     assert (await job_now(source_db, job)).status == "cancelled"
@@ -206,8 +204,7 @@ async def test_a_second_runner_of_the_same_job_is_refused_by_the_lock(
     settings = history_settings(services, unique, page_size=10)
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 1, 31))
     stopping = asyncio.Event()
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping))
-    await wait_for(lambda: _produced_at_least(source_db, job, 10))
+    runner = await runner_past(source_db, settings, job, 10, stopping)
     assert await run_job(settings, Metrics(), job, asyncio.Event()) == "busy"
     stopping.set()
     assert await asyncio.wait_for(runner, 30) == "stopped"
