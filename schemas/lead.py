@@ -6,7 +6,8 @@ the migrated tables and this model agree column for column.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,16 @@ SYNC_SOURCE_REMOTE = "gestao_scouter"
 # The sink names itself in this header on every write; Gestão Scouter's tagging trigger reads it
 # from PostgREST's `request.headers` (streamer/webhook/trigger_sql.py).
 SYNC_SOURCE_HEADER = "X-Sync-Source"
+
+
+def version_of(row: Mapping[str, Any]) -> datetime | None:
+    """The version of a lead's row: its `updated_at` as an instant (a naive timestamp read as
+    UTC), None without one. Raises ValueError for a string that is not an ISO 8601 timestamp."""
+    value = row.get("updated_at")
+    if not isinstance(value, str):
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Lead(BaseModel):

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.event import ChangeEvent
-from schemas.lead import LEAD_COLUMNS, SYNC_SOURCE_LOCAL, Lead
+from schemas.lead import LEAD_COLUMNS, SYNC_SOURCE_LOCAL, Lead, version_of
 from streamer.sink.mapping import FieldMapping
 
 Row = dict[str, Any]
@@ -69,16 +68,8 @@ def to_row(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[
     return lead.model_dump(mode="json", exclude_unset=True)
 
 
-def _version(row: Row) -> datetime | None:
-    value = row.get("updated_at")
-    if not isinstance(value, str):
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # naive: ordered as UTC
-
-
 def _newer(candidate: Row, current: Row) -> bool:
-    new, old = _version(candidate), _version(current)
+    new, old = version_of(candidate), version_of(current)
     return new is not None and (old is None or new > old)
 
 

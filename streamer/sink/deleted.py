@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-VERSION_COLUMN = "updated_at"  # the source's name: events carry source column names
+from schemas.lead import version_of
+
 DEFAULT_CAPACITY = 100_000  # leads; about 10 MB at most
 
 
@@ -60,11 +61,8 @@ class RecentDeletes:
 
 
 def _version(image: Mapping[str, Any] | None) -> datetime | None:
-    value = (image or {}).get(VERSION_COLUMN)
-    if not isinstance(value, str):
-        return None
+    """The image's version; None when it has none or an unreadable one (nothing to compare)."""
     try:
-        parsed = datetime.fromisoformat(value)
+        return version_of(image or {})
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
