@@ -30,7 +30,7 @@ import orjson
 # A run of 16+ digits (beyond a double's 15-17 significant digits, or beyond 64 bits) or an
 # exponent of three digits. Such runs inside strings only cost the slower, still exact, path.
 _MAY_LOSE = re.compile(r"\d{16,}|[eE][+-]?\d{3,}")
-_MAY_LOSE_BYTES = re.compile(rb"\d{16,}|[eE][+-]?\d{3,}")
+_MAY_LOSE_BYTES = re.compile(_MAY_LOSE.pattern.encode())
 _INT_RANGE = (-(2**63), 2**64)  # what orjson writes as an integer
 
 
