@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from schemas.mapping import IDENTITY, FieldMapping
 from streamer.errors import ConfigError
 
 ENV_PREFIX = "STREAMER_"
@@ -173,6 +174,12 @@ class SinkSettings(_Section):
     skip_sync_sources: tuple[str, ...] = ("gestao_scouter", "supabase")
     mapping_file: Path | None = None
     unmapped_columns: Literal["pass", "drop"] = "pass"
+
+    def field_mapping(self) -> FieldMapping:
+        """The mapping file if one is configured (else identity), with the configured policy: the
+        one reading of the mapping settings, for the sink, the applier and the webhook alike."""
+        mapping = FieldMapping.load(self.mapping_file) if self.mapping_file else IDENTITY
+        return mapping.with_policy(self.unmapped_columns)
 
 
 class WebhookSettings(_Section):

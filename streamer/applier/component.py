@@ -30,24 +30,16 @@ from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.errors import KafkaConnectorError
 from connectors.postgres.errors import ConnectionLost, PostgresError, RowRejected
 from connectors.postgres.slot import connect, quote_ident
+from schemas.mapping import FieldMapping
 from streamer.applier.blocked import RECHECK_SECONDS, Blocked, is_blocking
 from streamer.applier.plan import Plan, Row, plan_batch
 from streamer.applier.store import LeadStore, Written
-from streamer.config import Settings, SinkSettings
+from streamer.config import Settings
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
-from streamer.sink.mapping import IDENTITY, FieldMapping
 
 log = get_logger(__name__)
-
-
-def configured_mapping(sink: SinkSettings) -> FieldMapping:
-    """The forward field mapping the settings name (`sink.mapping_file`), with their policy.
-
-    TODO(sink): use the sink's own loader once it has one, so both paths read the file alike."""
-    mapping = FieldMapping.load(sink.mapping_file) if sink.mapping_file else IDENTITY
-    return mapping.with_policy(sink.unmapped_columns)
 
 
 class Stopped(Exception):
@@ -64,7 +56,7 @@ class ReverseApplier:
         self._settings, self._metrics = settings, metrics
         self._topic = settings.kafka.reverse_topic
         self._dead_letter_topic = f"{self._topic}.dlq"
-        self._inverse = (mapping or configured_mapping(settings.sink)).inverse()
+        self._inverse = (mapping or settings.sink.field_mapping()).inverse()
         self._table = f"{quote_ident(settings.source.schema_name)}.{quote_ident(settings.source.table)}"
         self._blocked = Blocked(self._table)
         self._recheck = recheck_seconds

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from schemas.event import ChangeEvent
 from schemas.lead import LEAD_COLUMNS, SYNC_SOURCE_LOCAL, Lead, version_of
-from streamer.sink.mapping import FieldMapping
+from schemas.mapping import FieldMapping
 
 Row = dict[str, Any]
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from streamer.cli import render
-from streamer.config import Settings, load_settings, mask_url
+from streamer.config import Settings, mask_url
 from streamer.errors import ConfigError, StreamerError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -35,51 +32,7 @@ mapping_app = typer.Typer(no_args_is_help=True, help="The sink's field mapping: 
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(slot_app, name="slot")
 
-out = Console()
-err = Console(stderr=True)
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", envvar="STREAMER_CONFIG_FILE",
-                                                   help="TOML file; environment variables win.")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-MIGRATE_FIX = "run `streamer db migrate --target source`"
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Turn the errors a command may meet into one `error:` line and exit code 1 (2 for usage
-    and configuration: ValueError, ConfigError). A table the migrations create that is missing
-    gets the command that creates it."""
-    from connectors.kafka.errors import KafkaConnectorError
-    from connectors.postgres.errors import PostgresError
-
-    try:
-        yield
-    except (ValueError, ConfigError) as exc:
-        fail("; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc), 2)
-    except PostgresError as exc:
-        fail(f"{exc}: {MIGRATE_FIX}" if exc.sqlstate == "42P01" else str(exc))
-    except (StreamerError, KafkaConnectorError) as exc:
-        fail(str(exc))
-
-
-def settings_or_exit(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"config: {line}", err=True)
-        raise typer.Exit(2) from None
-
-
-def setup_logging(settings: Settings) -> None:
-    from streamer.logging import configure_logging
-
-    configure_logging(level=settings.log.level, fmt=settings.log.format, secrets=settings.secrets())
+from streamer.cli.common import ConfigOption, err, fail, out, reported, settings_or_exit, setup_logging  # noqa: E402
 
 
 @config_app.command("show")
@@ -290,7 +243,7 @@ def demo(
 @app.command("run")
 def run(config: ConfigOption = None) -> None:
     """Run the configured components in one process until SIGTERM."""
-    from streamer.components import build_components
+    from streamer.cli.components import build_components
     from streamer.metrics import Metrics
     from streamer.service import bind_http, serve
 
@@ -327,9 +280,9 @@ def main() -> None:
         sys.exit(130)
 
 
-from streamer.validation.cli import register as _register_validation  # noqa: E402 - after `app`
+from streamer.cli.validation import register as _register_validation  # noqa: E402 - after `app`
 
 _register_validation(app)
-from streamer.history.cli import register as _register_history  # noqa: E402
+from streamer.cli.history import register as _register_history  # noqa: E402
 
 _register_history(app)

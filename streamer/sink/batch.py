@@ -48,9 +48,9 @@ from pydantic import ValidationError
 
 from schemas.event import ChangeEvent
 from schemas.lead import SYNC_SOURCE_LOCAL
+from schemas.mapping import IDENTITY, SYNC_SOURCE_COLUMN, FieldMapping
 from streamer.config import SinkSettings
 from streamer.sink.deleted import RecentDeletes
-from streamer.sink.mapping import IDENTITY, SYNC_SOURCE_COLUMN, FieldMapping
 
 REASON_TOMBSTONE = "tombstone"
 REASON_DELETE_IGNORED = "delete_ignored"

@@ -23,13 +23,13 @@ from typing import TypeVar
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestError
 from schemas.event import HEADER_JOB_GENERATION, HEADER_JOB_ID
+from schemas.mapping import IDENTITY
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import Delete, Plan, RecordLike, Upsert
 from streamer.sink.bisect import Bisection, BisectResult, uniform_failure
 from streamer.sink.failures import FailedLead, JobRun, job_uuid
 from streamer.sink.health import AUTH_FIX, DRIFT_FIX, FATAL_FIX, SinkHealth
-from streamer.sink.mapping import IDENTITY
 from streamer.sink.ratelimit import RateLimiter
 from streamer.sink.retry import Disposition, RetryPolicy, classify, destination_fix, everyone_refused_fix
 from streamer.validation.drift import destination_drift

@@ -13,11 +13,10 @@ from pydantic import ValidationError
 
 from connectors.postgres.slot import connect
 from connectors.postgrest.client import PostgrestClient
+from schemas.mapping import FieldMapping, table_definition
 from streamer.config import Settings
 from streamer.errors import ConfigError
 from streamer.history import audit
-from streamer.sink.mapping import FieldMapping, table_definition
-from streamer.sink.startup import configured_mapping
 
 
 def problem(exc: Exception) -> str:
@@ -39,7 +38,7 @@ def effective(settings: Settings) -> FieldMapping:
     """The mapping the sink would use now (identity when no file is configured); ConfigError
     naming the file and the problem when the configured file is missing or not a mapping."""
     try:
-        return configured_mapping(settings)
+        return settings.sink.field_mapping()
     except (OSError, ValueError) as exc:
         raise ConfigError([f"field mapping {settings.sink.mapping_file} (STREAMER_SINK__MAPPING_FILE): "
                            f"{problem(exc)}"]) from None

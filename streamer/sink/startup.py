@@ -6,19 +6,12 @@ import asyncio
 
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestAuthError, PostgrestError
+from schemas.mapping import FieldMapping, table_definition
 from streamer.config import Settings
 from streamer.errors import ConfigError
 from streamer.sink.health import AUTH_FIX, SinkHealth
-from streamer.sink.mapping import IDENTITY, FieldMapping, table_definition
 
 RECHECK_SECONDS = 5.0
-
-
-def configured_mapping(settings: Settings) -> FieldMapping:
-    """The mapping file if one is configured (else identity), with the configured policy."""
-    sink = settings.sink
-    mapping = FieldMapping.load(sink.mapping_file) if sink.mapping_file else IDENTITY
-    return mapping.with_policy(sink.unmapped_columns)
 
 
 async def checked_mapping(client: PostgrestClient, settings: Settings, health: SinkHealth,
@@ -27,7 +20,7 @@ async def checked_mapping(client: PostgrestClient, settings: Settings, health: S
 
     Unknown destination columns stop the sink before any request (ConfigError listing them). An
     unreachable or refusing destination is waited on (None if stopped first)."""
-    mapping = configured_mapping(settings)
+    mapping = settings.sink.field_mapping()
     table = settings.destination.table
     while not stopping.is_set():
         try:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streamer.sink.mapping import FieldMapping
+from schemas.mapping import FieldMapping
 from streamer.validation.schema import SchemaReport
 
 FILE_NAME = "validate-schema.json"

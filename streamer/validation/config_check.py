@@ -19,8 +19,8 @@ import httpx
 import jwt
 
 from connectors.postgres.slot import connect
+from schemas.mapping import FieldMapping
 from streamer.config import Settings, is_loopback, mask_url
-from streamer.sink.mapping import FieldMapping
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
 from streamer.validation.rls import rls_check

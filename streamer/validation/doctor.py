@@ -13,8 +13,8 @@ import asyncpg
 
 from connectors.postgres.errors import PostgresError
 from connectors.postgres.slot import connect
+from schemas.mapping import FieldMapping
 from streamer.config import Settings
-from streamer.sink.mapping import FieldMapping
 from streamer.validation import health, loop
 from streamer.validation.config_check import validate_config
 from streamer.validation.report import Check, run_check

@@ -20,7 +20,7 @@ from typing import Any
 
 from connectors.postgres.slot import connect
 from connectors.postgrest.client import PostgrestClient
-from streamer.sink.mapping import SYNC_SOURCE_COLUMN, FieldMapping
+from schemas.mapping import SYNC_SOURCE_COLUMN, FieldMapping
 from streamer.validation.catalog import Column, read_columns
 from streamer.validation.fix_sql import MissingColumn, fix_script, qualified
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from connectors.postgres.slot import connect
+from schemas.mapping import FieldMapping
 from streamer.config import Settings
-from streamer.sink.mapping import FieldMapping
 from streamer.validation.catalog import read_columns
 from streamer.validation.fix_sql import RELOAD_NOTIFY
 from streamer.validation.probe import Probe

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from streamer.sink.mapping import SYNC_SOURCE_COLUMN, FieldMapping
+from schemas.mapping import SYNC_SOURCE_COLUMN, FieldMapping
 from streamer.validation.catalog import Column, Columns
 from streamer.validation.fix_sql import (
     MissingColumn,

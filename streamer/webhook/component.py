@@ -14,12 +14,11 @@ from starlette.routing import BaseRoute
 
 from connectors.kafka.client import Admin, Producer
 from connectors.kafka.errors import KafkaConnectorError
-from streamer.applier.component import configured_mapping
+from schemas.mapping import FieldMapping
 from streamer.config import Settings
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
-from streamer.sink.mapping import FieldMapping
 from streamer.webhook.app import WebhookHandler, webhook_routes
 from streamer.webhook.keys import KeySource, key_source
 from streamer.webhook.publisher import KafkaPublisher
@@ -40,7 +39,7 @@ class WebhookBridge:
         self._kafka = settings.kafka
         self.publisher = KafkaPublisher(settings.kafka.reverse_topic, timeout=hook.publish_timeout_seconds,
                                         retry_after=hook.retry_after_seconds)
-        rules = Rules(mapping=mapping or configured_mapping(settings.sink), echo_sources=frozenset(hook.echo_sources),
+        rules = Rules(mapping=mapping or settings.sink.field_mapping(), echo_sources=frozenset(hook.echo_sources),
                       max_leads=hook.max_leads)
         self.handler = WebhookHandler(keys=keys or key_source(hook), publisher=self.publisher, settings=hook,
                                       metrics=metrics, rules=rules)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.event import ChangeEvent, SourceInfo, now_ms
 from schemas.lead import SYNC_SOURCE_REMOTE, Lead
-from streamer.sink.mapping import IDENTITY, FieldMapping
+from schemas.mapping import IDENTITY, FieldMapping
 from streamer.webhook.errors import WebhookError
 
 MAX_REPORTED_ERRORS = 50

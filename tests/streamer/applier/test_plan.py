@@ -8,8 +8,8 @@ import pytest
 
 from schemas.event import ChangeEvent, SourceInfo
 from schemas.lead import LEAD_COLUMNS
+from schemas.mapping import IDENTITY, FieldMapping
 from streamer.applier.plan import Poison, drop_superseded, plan_batch, rounds, to_row, upsert_sql
-from streamer.sink.mapping import IDENTITY, FieldMapping
 
 T1, T2, T3 = "2025-03-01T12:00:00Z", "2025-03-01T12:00:01Z", "2025-03-01T12:00:02Z"
 

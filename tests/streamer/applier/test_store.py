@@ -12,10 +12,10 @@ import pytest
 
 from connectors.postgres.slot import connect
 from schemas.event import ChangeEvent, SourceInfo
+from schemas.mapping import IDENTITY
 from streamer.applier.plan import plan_batch
 from streamer.applier.store import LeadStore, Written
 from streamer.devstack.stack import Endpoints
-from streamer.sink.mapping import IDENTITY
 
 pytestmark = pytest.mark.integration
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from streamer.history.cli import ExportRequest, ReplayRequest, job_ref, parse_time
 from typer.testing import CliRunner
 
 from streamer.cli.app import app
 from streamer.config import HistorySettings
 from streamer.history.backup import backup_name
-from streamer.history.cli import ExportRequest, ReplayRequest, job_ref, parse_time
 
 runner = CliRunner()
 

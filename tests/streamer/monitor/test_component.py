@@ -6,7 +6,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from streamer.components import build_components
+from streamer.cli.components import build_components
 from streamer.config import MonitorSettings, RunSettings, Settings
 from streamer.metrics import Metrics
 from streamer.monitor.component import MonitorComponent

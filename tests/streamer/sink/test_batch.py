@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
+from schemas.mapping import FieldMapping
 from streamer.config import SinkSettings
 from streamer.sink.batch import ConsumedRecord, PlanOptions, build_plan
-from streamer.sink.mapping import FieldMapping
 
 TOPIC = "tabuladormax.public.leads"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamer.sink.mapping import FieldMapping
+from schemas.mapping import FieldMapping
 from streamer.validation.cache import ResultCache, cache_key
 from streamer.validation.schema import Finding, SchemaReport
 

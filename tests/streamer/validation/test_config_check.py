@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from connectors.postgrest.keys import issue_key
+from schemas.mapping import FieldMapping
 from streamer.config import DestinationSettings, Settings
-from streamer.sink.mapping import FieldMapping
 from streamer.validation.config_check import key_check, url_check, validate_config
 
 SECRET = "x" * 40

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from connectors.postgrest.client import PostgrestClient
-from streamer.sink.mapping import FieldMapping
+from schemas.mapping import FieldMapping
 from streamer.validation.catalog import Column
 from streamer.validation.drift import destination_drift, drift_from_openapi
 

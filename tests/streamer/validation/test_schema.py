@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamer.sink.mapping import FieldMapping
+from schemas.mapping import FieldMapping
 from streamer.validation.catalog import Column, columns_from_openapi
 from streamer.validation.schema import SchemaReport, compare_schema
 

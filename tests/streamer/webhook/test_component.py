@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from streamer.components import FACTORIES, build_components
+from streamer.cli.components import FACTORIES, build_components
 from streamer.config import KafkaSettings, RunSettings, Settings, WebhookSettings
 from streamer.metrics import Metrics
 from streamer.service import http_app

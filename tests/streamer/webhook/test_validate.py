@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streamer.sink.mapping import FieldMapping
+from schemas.mapping import FieldMapping
 from streamer.webhook.validate import (
     MAX_UPDATED_AT_AHEAD,
     Accepted,

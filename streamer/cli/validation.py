@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from streamer.cli.app import ConfigOption, err, fail, out, settings_or_exit
+from streamer.cli.common import ConfigOption, err, fail, out, settings_or_exit
 from streamer.config import Settings, mask_urls
 
 validate_app = typer.Typer(no_args_is_help=True, help="Check the destination's schema and the connection to it.")
@@ -17,7 +17,7 @@ schema_app = typer.Typer(no_args_is_help=True, help="The destination's PostgREST
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from streamer.sink.mapping import FieldMapping
+    from schemas.mapping import FieldMapping
     from streamer.validation.report import Check
 _STATUS_STYLE = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
                  "skip": "[dim]skip[/dim]"}

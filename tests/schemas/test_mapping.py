@@ -7,7 +7,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from streamer.sink.mapping import FieldMapping, table_definition
+from schemas.mapping import FieldMapping, table_definition
 
 SEED = '{"fieldMappings": {"name": "name", "age": "age", "address": "address", ' \
        '"celular": "phone", "responsavel": "responsible"}}'

@@ -19,7 +19,7 @@ import typer
 
 from connectors.postgres import slot as pg
 from streamer.cli import render
-from streamer.cli.app import ConfigOption, err, fail, out, reported, settings_or_exit, setup_logging
+from streamer.cli.common import ConfigOption, err, fail, out, reported, settings_or_exit, setup_logging
 from streamer.config import Settings
 from streamer.errors import StreamerError
 from streamer.history import audit, failures, replay, store
