@@ -124,3 +124,23 @@ def header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
         if key == name:
             return value.decode("utf-8")
     return None
+
+
+KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def from_row(op: Op, before: dict[str, Any] | None, after: dict[str, Any] | None, *, connector: Connector,
+             db: str, table: str, ts_ms: int, tx_id: int | None = None, job_id: str | None = None,
+             snapshot: bool = False) -> ChangeEvent:
+    """An event for a row read as JSON (outbox, snapshot, export, webhook)."""
+    row = after if after is not None else before
+    return ChangeEvent(
+        op=op, before=before, after=after,
+        source=SourceInfo(connector=connector, db=db, schema_="public", table=table, tx_id=tx_id, ts_ms=ts_ms,
+                          snapshot=snapshot, job_id=job_id, sync_source=(row or {}).get("sync_source")),
+    )
+
+
+def to_record(event: ChangeEvent) -> KafkaRecord:
+    """(key, value, headers) for the producer: key = lead id, so a lead's events keep order."""
+    return event.key_bytes(), event.to_bytes(), event.headers()

@@ -1,5 +1,5 @@
-"""Pure: turn decoded source changes (pgoutput records, outbox rows, snapshot rows) into the
-one event envelope (schemas/event.py) and its Kafka record."""
+"""Pure: turn decoded pgoutput records into the one event envelope (schemas/event.py); rows read
+as JSON (outbox, snapshot, export, webhook) go through `schemas.event.from_row`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 
 from connectors.postgres.assembler import ChangeRecord
 from connectors.postgres.pgtypes import convert_row
-from schemas.event import ChangeEvent, Connector, Op, SourceInfo
-
-KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+from schemas.event import ChangeEvent, SourceInfo
 
 
 def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
@@ -48,18 +46,6 @@ def from_pgoutput(record: ChangeRecord, *, db: str) -> ChangeEvent | None:
     )
 
 
-def from_row(op: Op, before: dict[str, Any] | None, after: dict[str, Any] | None, *, connector: Connector,
-             db: str, table: str, ts_ms: int, tx_id: int | None = None, job_id: str | None = None,
-             snapshot: bool = False) -> ChangeEvent:
-    """An event for a row read as JSON (outbox, snapshot, export, webhook)."""
-    row = after if after is not None else before
-    return ChangeEvent(
-        op=op, before=before, after=after,
-        source=SourceInfo(connector=connector, db=db, schema_="public", table=table, tx_id=tx_id, ts_ms=ts_ms,
-                          snapshot=snapshot, job_id=job_id, sync_source=(row or {}).get("sync_source")),
-    )
-
-
 def split_key_change(event: ChangeEvent, key_column: str = "id") -> list[ChangeEvent]:
     """An update that changed the lead's id, as a delete of the old id then a create of the new.
 
@@ -74,8 +60,3 @@ def split_key_change(event: ChangeEvent, key_column: str = "id") -> list[ChangeE
     return [ChangeEvent(op="d", before=event.before, after=None, source=event.source, ts_ms=event.ts_ms),
             ChangeEvent(op="c", before=None, after=event.after, source=event.source, ts_ms=event.ts_ms,
                         unchanged_toast=event.unchanged_toast)]
-
-
-def to_record(event: ChangeEvent) -> KafkaRecord:
-    """(key, value, headers) for the producer: key = lead id, so a lead's events keep order."""
-    return event.key_bytes(), event.to_bytes(), event.headers()

@@ -17,8 +17,8 @@ import asyncpg
 
 from connectors.postgres.errors import translate_errors
 from connectors.postgres.slot import quote_ident
+from schemas.event import from_row
 from schemas.json_exact import loads as loads_exact
-from streamer.capture.events import from_row
 from streamer.capture.produce import EventBuffer
 from streamer.capture.truncate import report_truncate
 from streamer.config import SourceSettings

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from connectors.kafka.client import Producer
 from connectors.kafka.errors import KafkaConnectorError
-from schemas.event import ChangeEvent, now_ms
-from streamer.capture.events import KafkaRecord, split_key_change, to_record
+from schemas.event import ChangeEvent, KafkaRecord, now_ms, to_record
+from streamer.capture.events import split_key_change
 from streamer.metrics import Metrics
 
 

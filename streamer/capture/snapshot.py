@@ -19,9 +19,8 @@ import asyncpg
 
 from connectors.postgres.errors import translate_errors
 from connectors.postgres.slot import quote_ident
-from schemas.event import Connector, now_ms
+from schemas.event import Connector, from_row, now_ms
 from schemas.json_exact import loads as loads_exact
-from streamer.capture.events import from_row
 from streamer.capture.produce import EventBuffer
 from streamer.config import SourceSettings
 from streamer.metrics import Metrics

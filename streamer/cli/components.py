@@ -37,8 +37,9 @@ FACTORIES["sink"] = _sink
 
 def _exporter(settings: Settings, metrics: Metrics) -> Component:
     from streamer.history.component import ExporterComponent
+    from streamer.sink.component import land_burst
 
-    return ExporterComponent(settings, metrics)
+    return ExporterComponent(settings, metrics, land=land_burst)
 
 
 FACTORIES["webhook"] = _webhook

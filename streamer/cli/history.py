@@ -22,12 +22,13 @@ from streamer.cli import render
 from streamer.cli.common import ConfigOption, err, fail, out, reported, settings_or_exit, setup_logging
 from streamer.config import Settings
 from streamer.errors import StreamerError
-from streamer.history import audit, failures, replay, store
+from streamer.history import replay
 from streamer.history.follow import follow
-from streamer.history.jobs import Action, actions_from
 from streamer.history.keyset import DATE_FIELDS
-from streamer.history.store import Job
 from streamer.metrics import Metrics
+from streamer.state import audit, failures, store
+from streamer.state.jobs import Action, actions_from
+from streamer.state.store import Job
 
 export_app = typer.Typer(no_args_is_help=True, help="Export leads of a date range through Kafka, as a job.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Export, replay and retry jobs: list, show, pause, resume...")
@@ -134,12 +135,13 @@ def start_job(settings: Settings, job: Job, *, run_here: bool, follow_it: bool) 
 
 
 async def _run_here(settings: Settings, job: Job, follow_it: bool) -> Job:
-    from streamer.history.export import run_job
+    from streamer.history.runner import run_job
+    from streamer.sink.component import land_burst
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stopping.set)  # stop between pages; the job stays resumable
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping))
+    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping, land=land_burst))
     try:
         if follow_it:
             await follow(settings, job.id, err, runner=runner)

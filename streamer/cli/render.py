@@ -19,9 +19,9 @@ from streamer.config import mask_urls
 
 if TYPE_CHECKING:
     from streamer.check import CheckResult
-    from streamer.history.audit import Entry
-    from streamer.history.failures import ErrorRow
-    from streamer.history.store import Job
+    from streamer.state.audit import Entry
+    from streamer.state.failures import ErrorRow
+    from streamer.state.store import Job
 
 OK = Text("ok", style="green")
 FAIL = Text("FAIL", style="red")
@@ -52,7 +52,7 @@ def fields_table(values: Mapping[str, Any]) -> Table:
 
 def jobs_table(jobs: Iterable[Job], now: datetime, stuck_after: timedelta) -> Table:
     """`jobs list`: progress of each job; a running job without progress for `stuck_after` is STUCK."""
-    from streamer.history.jobs import is_stuck
+    from streamer.state.jobs import is_stuck
 
     table = Table("id", "kind", "status", "range", "landed", "errors", "total", "created", "by")
     for job in jobs:

@@ -12,7 +12,7 @@ from datetime import datetime
 from connectors.postgres import slot as pg
 from connectors.postgres.errors import PostgresError, translate_errors
 from streamer.config import Settings
-from streamer.history.errors import BackupError
+from streamer.state.errors import BackupError
 
 
 def backup_name(table: str, now: datetime) -> str:

@@ -19,13 +19,15 @@ import asyncpg
 from connectors.postgres import slot as pg
 from connectors.postgres.errors import PostgresError
 from streamer.config import Settings
-from streamer.history import store
-from streamer.history.export import fail_job, run_job, settle_jobs
+from streamer.history.export import settle_jobs
+from streamer.history.replay import LandBurst
+from streamer.history.runner import fail_job, run_job
 from streamer.history.schedule import due_fire_time, window
-from streamer.history.store import Job
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.state import store
+from streamer.state.store import Job
 
 log = get_logger(__name__)
 
@@ -33,8 +35,8 @@ log = get_logger(__name__)
 class ExporterComponent:
     name = "exporter"
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        self.settings, self.metrics = settings, metrics
+    def __init__(self, settings: Settings, metrics: Metrics, *, land: LandBurst) -> None:
+        self.settings, self.metrics, self.land = settings, metrics, land
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._not_before: dict[str, float] = {}  # job id -> monotonic time of the next attempt
         self._backoff: dict[str, float] = {}
@@ -88,7 +90,7 @@ class ExporterComponent:
 
     async def _run_one(self, job: Job, stopping: asyncio.Event) -> None:
         try:
-            outcome = await run_job(self.settings, self.metrics, job, stopping, settle=False)
+            outcome = await run_job(self.settings, self.metrics, job, stopping, land=self.land, settle=False)
             self._backoff.pop(job.id, None)
             log.info("job runner returned", job_id=job.id, outcome=outcome)
         except Exception as exc:  # each job fails alone; the component goes on with the others

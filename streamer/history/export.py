@@ -14,40 +14,35 @@ and generation (headers `job_id`, `job_generation`).
 
 A retry job (kind `retry`) is the same walk over the leads of the error rows it re-sends, keyed
 by id; once the sink lands them their error rows are deleted (`failures.clear_landed`).
-Replays run elsewhere (`replay.run_replay`): they re-consume the topic, they produce nothing.
+Replays run elsewhere (`replay.run_replay`): they re-consume the topic, they produce nothing;
+`runner.run_job` takes a job's lock and runs whichever it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
-from connectors.kafka.client import Admin, Producer
+from connectors.kafka.client import Producer
 from connectors.postgres import slot as pg
 from connectors.postgres.errors import translate_errors
-from schemas.event import HEADER_JOB_GENERATION, ChangeEvent, now_ms
+from schemas.event import HEADER_JOB_GENERATION, ChangeEvent, KafkaRecord, from_row, now_ms, to_record
 from schemas.json_exact import loads as loads_exact
-from streamer.capture.events import KafkaRecord, from_row, to_record
 from streamer.config import Settings
-from streamer.history import failures, store
-from streamer.history.jobs import is_settled
 from streamer.history.keyset import Cursor, DateField, count_query, day_progress, page_args, page_query, range_bounds
-from streamer.history.store import Job
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.state import failures, store
+from streamer.state.jobs import Outcome, is_settled
+from streamer.state.store import Job
 
 log = get_logger(__name__)
-
-Outcome = Literal["completed", "produced", "paused", "cancelled", "reset", "stopped", "busy", "failed", "finished"]
-
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -211,47 +206,6 @@ class JobRunner:
                 return "completed"
             if await wait_until_set(self.stopping, poll):
                 return "stopped"
-
-
-@asynccontextmanager
-async def job_lock(settings: Settings, job_id: str) -> AsyncIterator[asyncpg.Connection | None]:
-    """A connection holding the job's advisory lock, or None when another process runs the job.
-
-    The lock is the connection's: a killed runner's socket closes, PostgreSQL releases it, and
-    the next exporter takes the job up from its cursor."""
-    async with pg.connect(settings.source.dsn.get_secret_value()) as conn:
-        with translate_errors("take the job lock"):
-            locked = await conn.fetchval("SELECT pg_try_advisory_lock($1::bigint)", lock_key(job_id))
-        yield conn if locked else None
-
-
-async def run_job(settings: Settings, metrics: Metrics, job: Job, stopping: asyncio.Event, *,
-                  settle: bool = True) -> Outcome:
-    """Run `job` here until it completes, pauses, is cancelled or reset, or `stopping` is set;
-    "busy" when another process holds it. Retriable errors propagate (the caller retries later).
-    With `settle=False` it returns "produced" once every row is produced, and the exporter's
-    `settle_jobs` completes the job when the sink's counters reach its total."""
-    async with AsyncExitStack() as stack:
-        conn = await stack.enter_async_context(job_lock(settings, job.id))
-        if conn is None:
-            return "busy"
-        job = await store.current(conn, job) or job
-        if job.kind == "replay":
-            from streamer.history.replay import run_replay
-
-            return await run_replay(settings, metrics, conn, job, stopping)
-        async with Admin(settings.kafka) as admin:
-            await admin.ensure_topic(settings.kafka.leads_topic)
-        producer = await stack.enter_async_context(Producer(settings.kafka))
-        return await JobRunner(settings, metrics, conn, producer, stopping).run(job, settle=settle)
-
-
-async def fail_job(settings: Settings, job: Job, error: str) -> None:
-    """Mark the job failed with `error` (a permanent problem: a missing table, a refused topic)."""
-    async with pg.connect(settings.source.dsn.get_secret_value()) as conn:
-        fresh = await store.current(conn, job)
-        if fresh is not None:
-            await store.finish(conn, fresh, "fail", error=error[:2000])
 
 
 async def settle_jobs(conn: asyncpg.Connection) -> list[str]:

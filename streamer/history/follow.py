@@ -9,9 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from connectors.postgres import slot as pg
 from streamer.config import Settings
-from streamer.history import store
-from streamer.history.jobs import TERMINAL
-from streamer.history.store import Job
+from streamer.state import store
+from streamer.state.jobs import TERMINAL
+from streamer.state.store import Job
 
 
 def describe(job: Job) -> str:

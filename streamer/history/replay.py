@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -27,13 +27,13 @@ from aiokafka.structs import TopicPartition
 from connectors.kafka.client import Consumer, common_options
 from connectors.kafka.errors import translate_kafka_errors
 from streamer.config import KafkaSettings, Settings
-from streamer.history import store
-from streamer.history.errors import HistoryError
-from streamer.history.export import Outcome
-from streamer.history.store import Job
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.state import store
+from streamer.state.errors import HistoryError
+from streamer.state.jobs import Outcome
+from streamer.state.store import Job
 
 log = get_logger(__name__)
 Offsets = dict[int, int]
@@ -162,18 +162,18 @@ async def committed_offsets(consumer: Consumer, tps: list[TopicPartition]) -> di
 
 # --- the runner ----------------------------------------------------------------------------------
 
-async def run_replay_sink(settings: Settings, metrics: Metrics, *, group_id: str, topic: str,
-                          stop_at: dict[TopicPartition, int], stopping: asyncio.Event) -> None:
-    """Land the events between the group's committed offsets and `stop_at` with the sink, in
-    burst mode: the same batching, mapping, `updated_at` guard and error handling as the service."""
-    from streamer.sink.component import SinkComponent  # the sink is optional until it is built
+class LandBurst(Protocol):
+    """Lands the events of `topic` between the group's committed offsets and `stop_at` (exclusive)
+    in burst mode, then returns: the sink's `land_burst`, with the same batching, mapping,
+    `updated_at` guard and error handling as the service. Given by the composition
+    (cli/components.py), so history does not import the sink."""
 
-    sink = SinkComponent(settings, metrics, group_id=group_id, topic=topic, stop_at=stop_at)
-    await sink.run(stopping)
+    async def __call__(self, settings: Settings, metrics: Metrics, *, group_id: str, topic: str,
+                       stop_at: dict[TopicPartition, int], stopping: asyncio.Event) -> None: ...
 
 
 async def run_replay(settings: Settings, metrics: Metrics, conn: asyncpg.Connection, job: Job,
-                     stopping: asyncio.Event) -> Outcome:
+                     stopping: asyncio.Event, *, land: LandBurst) -> Outcome:
     """Run a replay job on `conn` (which holds its lock) until it completes, pauses or is stopped."""
     claimed = await store.claim(conn, job)
     if claimed is None:
@@ -197,7 +197,7 @@ async def run_replay(settings: Settings, metrics: Metrics, conn: asyncpg.Connect
     stop_at = {TopicPartition(topic, p): o for p, o in stop.items()}
     watcher = asyncio.create_task(_watch(settings, conn, job, group, topic, (start, stop), stopping, sink_stop))
     try:
-        await run_replay_sink(settings, metrics, group_id=group, topic=topic, stop_at=stop_at, stopping=sink_stop)
+        await land(settings, metrics, group_id=group, topic=topic, stop_at=stop_at, stopping=sink_stop)
     finally:
         sink_stop.set()
         outcome = await watcher

@@ -26,10 +26,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from connectors.postgres.errors import PostgresError
-from streamer.history.errors import ConcurrentChange, InvalidTransition, JobNotFound
-from streamer.history.jobs import Action
 from streamer.logging import get_logger
 from streamer.monitor.store import ACTIONS, parse_job_id
+from streamer.state.errors import ConcurrentChange, InvalidTransition, JobNotFound
+from streamer.state.jobs import Action
 
 log = get_logger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"

@@ -1,7 +1,7 @@
 """What the monitor page reads and changes in TabuladorMax's job and error tables.
 
-Jobs, errors and the operator actions go through the history engine (`streamer.history.store`,
-`streamer.history.failures`), so the page, the CLI and the exporter share one state machine and
+Jobs, errors and the operator actions go through the history engine (`streamer.state.store`,
+`streamer.state.failures`), so the page, the CLI and the exporter share one state machine and
 one audit log; this module only shapes what the page may see: progress and success rates added,
 and of an error row only its status and masked message (never the lead snapshot, the fields sent
 or the destination's response body).
@@ -16,12 +16,12 @@ from typing import Any, cast
 
 import asyncpg
 
-from streamer.history import failures
-from streamer.history import store as jobs
-from streamer.history.errors import JobNotFound
-from streamer.history.jobs import OPERATOR_ACTIONS, Action, allowed_from
-from streamer.history.store import Job
 from streamer.monitor.mask import mask_message
+from streamer.state import failures
+from streamer.state import store as jobs
+from streamer.state.errors import JobNotFound
+from streamer.state.jobs import OPERATOR_ACTIONS, Action, allowed_from
+from streamer.state.store import Job
 
 ACTIONS: tuple[Action, ...] = OPERATOR_ACTIONS
 ERROR_FIELDS = ("id", "job_id", "lead_id", "response_status", "created_at", "retry_job_id")

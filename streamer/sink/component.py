@@ -320,3 +320,11 @@ class _Loop:
                     log.warning("sink batch failed while draining; left uncommitted",
                                 error=f"{type(error).__name__}: {error}")
         await self._commit()
+
+
+async def land_burst(settings: Settings, metrics: Metrics, *, group_id: str, topic: str,
+                     stop_at: dict[TopicPartition, int], stopping: asyncio.Event) -> None:
+    """Land the events between the group's committed offsets and `stop_at` in burst mode, then
+    return: what a replay job runs (history/replay.py `LandBurst`, wired in cli/components.py)."""
+    sink = SinkComponent(settings, metrics, group_id=group_id, topic=topic, stop_at=stop_at)
+    await sink.run(stopping)

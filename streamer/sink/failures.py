@@ -23,9 +23,9 @@ import orjson
 from connectors.kafka.client import Producer
 from connectors.postgres.errors import PostgresError, TransientError, translate_errors
 from connectors.postgrest.errors import PostgrestError
-from streamer.history.progress import record_outcomes
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.state.progress import record_outcomes
 
 log = get_logger(__name__)
 

@@ -24,6 +24,7 @@ from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestError
 from schemas.event import HEADER_JOB_GENERATION, HEADER_JOB_ID
 from schemas.mapping import IDENTITY
+from streamer.destination.drift import destination_drift
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import Delete, Plan, RecordLike, Upsert
@@ -32,7 +33,6 @@ from streamer.sink.failures import FailedLead, JobRun, job_uuid
 from streamer.sink.health import AUTH_FIX, DRIFT_FIX, FATAL_FIX, SinkHealth
 from streamer.sink.ratelimit import RateLimiter
 from streamer.sink.retry import Disposition, RetryPolicy, classify, destination_fix, everyone_refused_fix
-from streamer.validation.drift import destination_drift
 
 BLOCKED_RECHECK_SECONDS = 5.0
 # A batch refused lead by lead, all alike, blocks the sink only from this many leads up: fewer

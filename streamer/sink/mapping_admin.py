@@ -16,7 +16,7 @@ from connectors.postgrest.client import PostgrestClient
 from schemas.mapping import FieldMapping, table_definition
 from streamer.config import Settings
 from streamer.errors import ConfigError
-from streamer.history import audit
+from streamer.state import audit
 
 
 def problem(exc: Exception) -> str:

@@ -22,8 +22,8 @@ import httpx
 from connectors.postgres.slot import connect
 from schemas.mapping import FieldMapping
 from streamer.config import Settings
-from streamer.validation.catalog import read_columns
-from streamer.validation.fix_sql import RELOAD_NOTIFY
+from streamer.destination.catalog import read_columns
+from streamer.destination.fix_sql import RELOAD_NOTIFY
 from streamer.validation.probe import Probe
 from streamer.validation.report import CheckFailed
 from streamer.validation.schema import written_columns

@@ -23,15 +23,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from schemas.mapping import SYNC_SOURCE_COLUMN, FieldMapping
-from streamer.validation.catalog import Column, Columns
-from streamer.validation.fix_sql import (
+from streamer.destination.catalog import Column, Columns
+from streamer.destination.fix_sql import (
     MissingColumn,
     Suggestion,
     alter_type_sql,
     drop_not_null_sql,
     fix_script,
 )
-from streamer.validation.types import Severity, SqlType, compatibility
+from streamer.destination.types import Severity, SqlType, compatibility
 
 Kind = Literal["missing_column", "type_mismatch", "not_null_unfilled", "null_into_not_null", "unknown_source_column"]
 # The sink stamps `sync_source` on every row (loop prevention, DESIGN.md) even if the source

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from streamer.capture.events import KafkaRecord, to_record
+from schemas.event import KafkaRecord, to_record
 from streamer.config import WebhookSettings
 from streamer.logging import get_logger
 from streamer.metrics import Metrics

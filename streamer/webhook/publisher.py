@@ -13,7 +13,7 @@ from typing import Protocol
 
 from connectors.kafka.client import Producer
 from connectors.kafka.errors import KafkaConnectorError
-from streamer.capture.events import KafkaRecord
+from schemas.event import KafkaRecord
 from streamer.webhook.errors import PublishRejected, PublishUnavailable
 
 

@@ -9,9 +9,9 @@ from rich.table import Table
 
 from streamer.check import CheckResult
 from streamer.cli import render
-from streamer.history.audit import Entry
-from streamer.history.failures import ErrorRow
-from streamer.history.store import Job
+from streamer.state.audit import Entry
+from streamer.state.failures import ErrorRow
+from streamer.state.store import Job
 
 MARKUP = "null value in column [/b] violates [red]not-null[/red] constraint \\"
 NOW = datetime(2024, 5, 2, 12, tzinfo=UTC)

@@ -19,9 +19,8 @@ from starlette.applications import Starlette
 
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.postgres.errors import ConfigurationError
-from schemas.event import ChangeEvent, SourceInfo
+from schemas.event import ChangeEvent, SourceInfo, to_record
 from streamer.applier.component import ReverseApplier
-from streamer.capture.events import to_record
 from streamer.config import ApplierSettings, KafkaSettings, Settings, SourceSettings, WebhookSettings
 from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics

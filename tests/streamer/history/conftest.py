@@ -20,9 +20,9 @@ from schemas.event import header
 from schemas.sql_files import migration_files
 from streamer.config import DestinationSettings, HistorySettings, KafkaSettings, Settings, SourceSettings
 from streamer.devstack.stack import Endpoints
-from streamer.history import store
-from streamer.history.progress import record_outcomes
-from streamer.history.store import Job
+from streamer.state import store
+from streamer.state.progress import record_outcomes
+from streamer.state.store import Job
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from streamer.history.cli import ExportRequest, ReplayRequest, job_ref, parse_time
+from streamer.cli.history import ExportRequest, ReplayRequest, job_ref, parse_time
 from typer.testing import CliRunner
 
 from streamer.cli.app import app

@@ -13,10 +13,11 @@ import pytest
 from schemas.event import header
 from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
-from streamer.history import audit, store
 from streamer.history.component import ExporterComponent
-from streamer.history.export import run_job
+from streamer.history.runner import run_job
 from streamer.metrics import Metrics
+from streamer.sink.component import land_burst
+from streamer.state import audit, store
 from tests.streamer.history.conftest import FakeSink, history_settings, job_now, read_events, wait_for
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ async def run_with_sink(services: Endpoints, settings: Settings, job: store.Job,
     stopping = asyncio.Event()
     sink_task = asyncio.create_task(FakeSink(settings.kafka, services.source_dsn, fail=set(fail)).run(stopping))
     try:
-        return await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), seconds)
+        return await asyncio.wait_for(run_job(settings, Metrics(), job, stopping, land=land_burst), seconds)
     finally:
         stopping.set()
         await sink_task
@@ -51,7 +52,7 @@ async def run_with_sink(services: Endpoints, settings: Settings, job: store.Job,
 async def runner_past(conn: asyncpg.Connection, settings: Settings, job: store.Job, produced: int,
                       stopping: asyncio.Event | None = None) -> asyncio.Task[str]:
     """A runner of `job` (no sink), returned once it has produced at least `produced` leads."""
-    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping or asyncio.Event()))
+    runner = asyncio.create_task(run_job(settings, Metrics(), job, stopping or asyncio.Event(), land=land_burst))
     await wait_for(lambda: _produced_at_least(conn, job, produced))
     return runner
 
@@ -132,7 +133,7 @@ async def test_a_killed_runner_is_continued_from_the_cursor_by_the_exporter_comp
     stopping = asyncio.Event()
     sink = FakeSink(settings.kafka, services.source_dsn)
     tasks = [asyncio.create_task(sink.run(stopping)),
-             asyncio.create_task(ExporterComponent(settings, Metrics()).run(stopping))]
+             asyncio.create_task(ExporterComponent(settings, Metrics(), land=land_burst).run(stopping))]
     await wait_for(lambda: _status_is(source_db, job, "completed"), seconds=120)
     stopping.set()
     await asyncio.gather(*tasks)
@@ -205,7 +206,7 @@ async def test_a_second_runner_of_the_same_job_is_refused_by_the_lock(
     job = await start_export(source_db, jobs, batch.start, date(batch.year, 1, 31))
     stopping = asyncio.Event()
     runner = await runner_past(source_db, settings, job, 10, stopping)
-    assert await run_job(settings, Metrics(), job, asyncio.Event()) == "busy"
+    assert await run_job(settings, Metrics(), job, asyncio.Event(), land=land_burst) == "busy"
     stopping.set()
     assert await asyncio.wait_for(runner, 30) == "stopped"
     assert (await job_now(source_db, job)).status == "running"  # a stopped service leaves it to the next one

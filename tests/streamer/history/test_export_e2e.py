@@ -13,14 +13,16 @@ import asyncpg
 import pytest
 
 from connectors.kafka.client import Admin, Producer
-from streamer.capture.events import from_row, to_record
+from schemas.event import from_row, to_record
 from streamer.config import Settings, SinkSettings
 from streamer.devstack.scratch import ScratchPair
 from streamer.devstack.stack import Endpoints
-from streamer.history import failures, replay, store
+from streamer.history import replay
 from streamer.history.component import ExporterComponent
-from streamer.history.export import run_job
+from streamer.history.runner import run_job
 from streamer.metrics import Metrics
+from streamer.sink.component import land_burst
+from streamer.state import failures, store
 from tests.streamer.history.conftest import history_settings, job_now, wait_for
 
 sink_component = pytest.importorskip("streamer.sink.component")
@@ -73,7 +75,7 @@ async def test_export_of_50000_leads_lands_them_all_while_the_sync_writes(
         await admin.ensure_topic(settings.kafka.leads_topic)
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(sink_component.SinkComponent(settings, Metrics()).run(stopping)),
-             asyncio.create_task(ExporterComponent(settings, Metrics()).run(stopping))]
+             asyncio.create_task(ExporterComponent(settings, Metrics(), land=land_burst).run(stopping))]
     began = time.monotonic()
     job = await store.create_job(source_db, kind="export", actor="pytest", start_date=batch.start,
                                  end_date=date(batch.year, 12, 31))
@@ -129,7 +131,8 @@ async def test_replay_from_a_time_relands_only_later_events_and_spares_newer_des
     assert job is not None and job.total_leads == 1000
     jobs.append(job.id)
     began = time.monotonic()
-    assert await asyncio.wait_for(run_job(settings, Metrics(), job, asyncio.Event()), 300) == "completed"
+    runner = run_job(settings, Metrics(), job, asyncio.Event(), land=land_burst)
+    assert await asyncio.wait_for(runner, 300) == "completed"
     elapsed = time.monotonic() - began
     print(f"\nreplay: 1,000 events in {elapsed:.1f} s = {1000 / elapsed:,.0f} events/s (includes sink start-up)")
     landed = await rows(destination_db, batch.first_id, batch.first_id + 2000)
@@ -165,14 +168,16 @@ async def test_failed_leads_are_landed_by_errors_retry_once_the_destination_is_f
                                      end_date=date(batch.year, 1, 31))
         assert job is not None
         jobs.append(job.id)
-        assert await asyncio.wait_for(run_job(settings, Metrics(), job, stopping), 300) == "completed"
+        runner = run_job(settings, Metrics(), job, stopping, land=land_burst)
+        assert await asyncio.wait_for(runner, 300) == "completed"
         first = await job_now(source_db, job)
         assert (first.exported_leads, first.error_leads) == (300 - len(poison), len(poison))
         await destination_db.execute(f"ALTER TABLE {pair.table} DROP CONSTRAINT no_poison")
         created = await failures.create_retry_or_none(source_db, actor="ana", job_id=job.id)
         assert created is not None
         jobs.append(created[0].id)
-        assert await asyncio.wait_for(run_job(settings, Metrics(), created[0], stopping), 300) == "completed"
+        runner = run_job(settings, Metrics(), created[0], stopping, land=land_burst)
+        assert await asyncio.wait_for(runner, 300) == "completed"
         stopping.set()
         await sink
         assert set(await rows(destination_db, low, high, table=pair.table)) == set(batch.ids)
@@ -205,6 +210,7 @@ async def test_a_reset_replay_counts_its_events_again_when_it_runs(
     jobs.append(job.id)
     reset = await store.act(source_db, job.id, "reset", actor="pytest")
     assert reset.total_leads == 0
-    assert await asyncio.wait_for(run_job(settings, Metrics(), reset, asyncio.Event()), 120) == "completed"
+    runner = run_job(settings, Metrics(), reset, asyncio.Event(), land=land_burst)
+    assert await asyncio.wait_for(runner, 120) == "completed"
     final = await job_now(source_db, job)
     assert (final.total_leads, final.exported_leads) == (20, 20)

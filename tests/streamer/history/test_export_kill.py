@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from streamer.devstack.stack import Endpoints
-from streamer.history import store
+from streamer.state import store
 from tests.streamer.history.conftest import job_now, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -7,10 +7,9 @@ from datetime import UTC, date, datetime
 
 import orjson
 
-from schemas.event import header
-from streamer.capture.events import from_row
+from schemas.event import from_row, header
 from streamer.history.export import job_record
-from streamer.history.store import Job
+from streamer.state.store import Job
 
 T0 = datetime(2024, 5, 2, 12, tzinfo=UTC)
 JOB = Job(id="6f1c2b8e-8d3a-4a53-9a7e-3c1f0b1e2d4a", status="running", kind="export", start_date=date(2024, 5, 1),

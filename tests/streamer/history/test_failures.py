@@ -10,10 +10,11 @@ import asyncpg
 import pytest
 
 from streamer.devstack.stack import Endpoints
-from streamer.history import audit, failures, store
-from streamer.history.export import run_job
-from streamer.history.progress import record_outcomes
+from streamer.history.runner import run_job
 from streamer.metrics import Metrics
+from streamer.sink.component import land_burst
+from streamer.state import audit, failures, store
+from streamer.state.progress import record_outcomes
 from tests.streamer.history.conftest import FakeSink, history_settings, job_now, read_events
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ async def test_retry_resends_current_state_and_clears_the_errors_of_leads_that_l
     settings = history_settings(services, unique, page_size=2)
     stopping = asyncio.Event()
     sink_task = asyncio.create_task(FakeSink(settings.kafka, services.source_dsn, fail={batch.ids[4]}).run(stopping))
-    assert await asyncio.wait_for(run_job(settings, Metrics(), retry, stopping), 60) == "completed"
+    assert await asyncio.wait_for(run_job(settings, Metrics(), retry, stopping, land=land_burst), 60) == "completed"
     stopping.set()
     await sink_task
     events = await read_events(settings.kafka, settings.kafka.leads_topic, count=4)

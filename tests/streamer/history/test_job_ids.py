@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from streamer.devstack.stack import Endpoints
-from streamer.history import store
-from streamer.history.errors import JobNotFound
+from streamer.state import store
+from streamer.state.errors import JobNotFound
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streamer.history.errors import InvalidTransition
-from streamer.history.jobs import (
+from streamer.state.errors import InvalidTransition
+from streamer.state.jobs import (
     OPERATOR_ACTIONS,
     RESET_COLUMNS,
     STATUSES,

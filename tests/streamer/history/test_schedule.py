@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from streamer.history.failures import parse_duration
 from streamer.history.schedule import due_fire_time, window
+from streamer.state.failures import parse_duration
 
 HOUR = timedelta(hours=1)
 

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from streamer.history.errors import InvalidTransition, JobNotFound
-from streamer.history.jobs import Action, next_status
 from streamer.metrics import Metrics
 from streamer.monitor.app import MonitorApi, Store
+from streamer.state.errors import InvalidTransition, JobNotFound
+from streamer.state.jobs import Action, next_status
 
 TOKEN = "a-long-enough-admin-token"
 JOB_ID = "6f1c1e0e-0000-4000-8000-000000000001"

@@ -45,8 +45,8 @@ def test_a_jobs_error_message_is_masked_in_the_jobs_api() -> None:
     """`/monitor/api/jobs` shows a failed job's message with lead data masked, like error rows."""
     from datetime import UTC, datetime
 
-    from streamer.history.store import Job
     from streamer.monitor.store import job_view
+    from streamer.state.store import Job
 
     now = datetime(2024, 5, 2, tzinfo=UTC)
     job = Job(id="6f1c1e0e-0000-4000-8000-000000000001", status="failed", kind="export", start_date=None,

@@ -15,9 +15,9 @@ from connectors.postgres.migrations import apply_to
 from connectors.postgrest.errors import PostgrestRejected
 from schemas.sql_files import migration_files
 from streamer.devstack.stack import Endpoints
-from streamer.history import store
 from streamer.metrics import Metrics
 from streamer.sink.failures import FailedLead, FailureRecorder, JobRun, job_uuid
+from streamer.state import store
 
 JOB = "6f1c2b8e-8d3a-4a53-9a7e-3c1f0b1e2d4a"
 

@@ -8,8 +8,7 @@ import orjson
 import pytest
 
 from connectors.kafka.client import Producer
-from schemas.event import now_ms
-from streamer.capture.events import from_row, to_record
+from schemas.event import from_row, now_ms, to_record
 from tests.streamer.sink.pipeline import Pipeline, running
 from tests.streamer.sink.test_sink_pipeline import insert
 

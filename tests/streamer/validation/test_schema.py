@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.mapping import FieldMapping
-from streamer.validation.catalog import Column, columns_from_openapi
+from streamer.destination.catalog import Column, columns_from_openapi
 from streamer.validation.schema import SchemaReport, compare_schema
 
 IDENTITY = FieldMapping()

@@ -13,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
 
-from streamer.capture.events import KafkaRecord
+from schemas.event import KafkaRecord
 from streamer.config import WebhookSettings
 from streamer.metrics import Metrics
 from streamer.webhook.app import WebhookHandler, webhook_routes

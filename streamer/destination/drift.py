@@ -21,8 +21,8 @@ from typing import Any
 from connectors.postgres.slot import connect
 from connectors.postgrest.client import PostgrestClient
 from schemas.mapping import SYNC_SOURCE_COLUMN, FieldMapping
-from streamer.validation.catalog import Column, read_columns
-from streamer.validation.fix_sql import MissingColumn, fix_script, qualified
+from streamer.destination.catalog import Column, read_columns
+from streamer.destination.fix_sql import MissingColumn, fix_script, qualified
 
 RELOAD_HINT = "then `streamer schema reload-cache` (or wait for the schema cache to reload); the sink resumes by itself"
 

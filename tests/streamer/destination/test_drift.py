@@ -8,8 +8,8 @@ import httpx
 
 from connectors.postgrest.client import PostgrestClient
 from schemas.mapping import FieldMapping
-from streamer.validation.catalog import Column
-from streamer.validation.drift import destination_drift, drift_from_openapi
+from streamer.destination.catalog import Column
+from streamer.destination.drift import destination_drift, drift_from_openapi
 
 DOC: dict[str, Any] = {"definitions": {"leads": {"properties": {
     "id": {"format": "bigint"}, "name": {"format": "text"}, "sync_source": {"format": "text"}}}}}

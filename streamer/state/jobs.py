@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
-from streamer.history.errors import InvalidTransition
+from streamer.state.errors import InvalidTransition
 
 Status = Literal["pending", "running", "paused", "completed", "failed", "cancelled"]
 Kind = Literal["export", "replay", "retry"]
@@ -88,3 +88,7 @@ def eta(total: int, done: int, rate_per_second: float) -> timedelta | None:
     if rate_per_second <= 0:
         return None
     return timedelta(seconds=max(0, total - done) / rate_per_second)
+
+
+# What a job runner returns (history/runner.py): why it stopped running the job here.
+Outcome = Literal["completed", "produced", "paused", "cancelled", "reset", "stopped", "busy", "failed", "finished"]

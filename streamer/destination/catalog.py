@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from connectors.postgres.errors import translate_errors
-from streamer.validation.types import SqlType
+from streamer.destination.types import SqlType
 
 COLUMNS_SQL = """
 SELECT a.attname::text AS name,

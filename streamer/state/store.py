@@ -17,9 +17,9 @@ import asyncpg
 import orjson
 
 from connectors.postgres.errors import translate_errors
-from streamer.history import audit
-from streamer.history.errors import ConcurrentChange, JobNotFound
-from streamer.history.jobs import RESET_COLUMNS, Action, next_status
+from streamer.state import audit
+from streamer.state.errors import ConcurrentChange, JobNotFound
+from streamer.state.jobs import RESET_COLUMNS, Action, next_status
 
 TABLE = "public.gestao_scouter_export_jobs"
 COLUMNS = ("id::text AS id, status, kind, start_date, end_date, date_field, total_leads, exported_leads, "

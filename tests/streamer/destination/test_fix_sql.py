@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamer.validation.fix_sql import MissingColumn, Suggestion, add_column_sql, fix_script, qualified
+from streamer.destination.fix_sql import MissingColumn, Suggestion, add_column_sql, fix_script, qualified
 
 
 def test_nothing_to_fix_gives_an_empty_script() -> None:

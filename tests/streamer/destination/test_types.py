@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.validation.types import SqlType, compatibility
+from streamer.destination.types import SqlType, compatibility
 
 
 def verdict(source: str, dest: str) -> str | None:

@@ -20,9 +20,9 @@ import asyncpg
 import orjson
 
 from connectors.postgres.errors import translate_errors
-from streamer.history import audit, store
-from streamer.history.progress import record_outcomes
-from streamer.history.store import Job
+from streamer.state import audit, store
+from streamer.state.progress import record_outcomes
+from streamer.state.store import Job
 
 ERRORS = "public.gestao_scouter_export_errors"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")

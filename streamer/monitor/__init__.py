@@ -1,0 +1,1 @@
+"""The Sync Monitor: the operators' page and API over jobs, errors and the components' health."""
