@@ -22,6 +22,7 @@ from streamer.sink.component import _Loop
 from streamer.sink.deleted import RecentDeletes
 from streamer.sink.health import SinkHealth
 from streamer.sink.lander import Landed
+from tests.wait import until
 
 P, Q = TopicPartition("leads", 0), TopicPartition("leads", 1)
 
@@ -109,11 +110,10 @@ async def test_a_revoked_partition_gets_no_new_batch_while_its_last_one_finishes
     loop, consumer, stopping = consume_loop([P], lander=Lander(seconds=0.2))
     consumer.fetches.append({P: records(P, 0, 150)})
     running = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.05)
-    assert list(loop.in_flight) == [P]
+    await until(lambda: list(loop.in_flight) == [P])
     await loop.release([P])
     consumer.raw.reassign([])
-    await asyncio.sleep(0.4)
+    await until(lambda: consumer.committed(P) == 50)
     stopping.set()
     await running
     assert loop.lander.landed == [(0, 0, 49)]  # type: ignore[attr-defined]
@@ -130,7 +130,7 @@ async def test_a_batch_stuck_on_an_outage_is_abandoned_when_its_partition_is_rev
     loop, consumer, stopping = consume_loop([P], lander=Lander(seconds=3600))
     consumer.fetches.append({P: records(P, 0, 50)})
     running = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.05)
+    await until(lambda: P in loop.in_flight)
     await asyncio.wait_for(loop.release([P]), 2)
     stopping.set()
     await running
@@ -181,10 +181,9 @@ async def test_every_backlogged_partition_gets_its_turn() -> None:
 
     consumer.getmany = backlog  # type: ignore[method-assign]
     running = asyncio.create_task(loop.run())
-    await asyncio.sleep(1.0)
+    await until(lambda: all(consumer.committed(tp) for tp in tps))
     stopping.set()
     await running
-    assert all(consumer.committed(tp) for tp in tps), {tp.partition: consumer.committed(tp) for tp in tps}
 
 
 async def test_a_failing_session_cancels_its_batches_and_commits_nothing_more() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from streamer.cli.history import ExportRequest, ReplayRequest, job_ref, parse_time
 from typer.testing import CliRunner
 
 from streamer.cli.app import app
+from streamer.cli.history import ExportRequest, ReplayRequest, job_ref, parse_time
 from streamer.config import HistorySettings
 from streamer.history.backup import backup_name
 
