@@ -83,7 +83,7 @@ class FieldMapping(BaseModel):
         """Destination columns we would write that the table lacks, sorted.
 
         `definition` is the table's entry in the destination's OpenAPI document,
-        `doc["definitions"]["leads"]` (postgrest.md §5); `sync_source` is checked too, as the
+        `doc["definitions"]["leads"]` (docs/postgrest.md §5); `sync_source` is checked too, as the
         sink stamps it on every row. An empty list means every write names a known column."""
         properties = definition.get("properties")
         if not isinstance(properties, Mapping):
@@ -113,7 +113,7 @@ IDENTITY = FieldMapping()
 
 def table_definition(openapi: Mapping[str, Any], table: str) -> Mapping[str, Any]:
     """`openapi["definitions"][table]`, or ValueError naming what is missing (under PostgREST's
-    `follow-privileges` a table the key cannot touch is simply absent, postgrest.md §5)."""
+    `follow-privileges` a table the key cannot touch is simply absent, docs/postgrest.md §5)."""
     definitions = openapi.get("definitions")
     if not isinstance(definitions, Mapping) or not isinstance(definitions.get(table), Mapping):
         raise ValueError(f"the destination's OpenAPI document has no definition for table {table!r}")

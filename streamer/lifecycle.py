@@ -1,5 +1,5 @@
 """How long-running components live: restart a session after a transient failure, with capped
-exponential backoff, until asked to stop (DESIGN.md, Failure: pause and retry, never skip)."""
+exponential backoff, until asked to stop (docs/design.md, Failure: pause and retry, never skip)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def common_options(settings: KafkaSettings) -> dict[str, Any]:
 
 class Producer:
     """Idempotent, acks=all: `await send()` returns once every in-sync replica has the record,
-    which is when a capture may advance its source position (DESIGN.md, Delivery)."""
+    which is when a capture may advance its source position (docs/design.md, Delivery)."""
 
     def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
         options = common_options(settings) | {

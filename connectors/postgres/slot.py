@@ -343,7 +343,7 @@ async def emit_heartbeat(conn: asyncpg.Connection) -> int:
 
     It reaches the slot as Begin/Message/Commit even when the published table is idle, so
     the reader gets a commit ``end_lsn`` it can advance to and the slot stops pinning WAL
-    (cdc-anchors.md, pain point 1)."""
+    (docs/cdc-failure-modes.md §2, point 1)."""
     with translate_errors("emit heartbeat"):
         lsn = await conn.fetchval(
             f"SELECT {_LSN_INT.format('pg_logical_emit_message(true, $1, now()::text)')}",

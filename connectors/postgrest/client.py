@@ -33,11 +33,11 @@ from connectors.postgrest.errors import (
 )
 from streamer.config import DestinationSettings, is_loopback
 
-# postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
+# docs/postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
 # keeps the response body empty (we never need the rows back).
 PREFER_UPSERT = "resolution=merge-duplicates,return=minimal"
 PREFER_MINIMAL = "return=minimal"
-# postgrest.md §6: long `in.(…)` filters fail at the proxy with "URI too long"; 100 bigint ids
+# docs/postgrest.md §6: long `in.(…)` filters fail at the proxy with "URI too long"; 100 bigint ids
 # keep a DELETE URL near 1.5 kB.
 DELETE_CHUNK = 100
 
@@ -65,7 +65,7 @@ class PostgrestClient:
         self._secrets = (key,)
         self._http = httpx.AsyncClient(
             base_url=self.rest_url + "/",
-            # postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
+            # docs/postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
             headers={**(headers or {}), "apikey": key, "Authorization": f"Bearer {key}"},
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
@@ -99,7 +99,7 @@ class PostgrestClient:
         self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str = "id",
         columns: Sequence[str] | None = None,
     ) -> None:
-        """Merge `rows` into `table` in one statement (all or nothing, postgrest.md §1.6).
+        """Merge `rows` into `table` in one statement (all or nothing, docs/postgrest.md §1.6).
 
         Without `columns` every row must have the same keys (else 400 PGRST102, §1.2). With
         `columns`, PostgREST inserts exactly those: extra keys are ignored and a missing key
@@ -132,7 +132,7 @@ class PostgrestClient:
         return data
 
     async def openapi(self) -> dict[str, Any]:
-        """The Swagger 2.0 document at the API root (postgrest.md §5); needs the service key."""
+        """The Swagger 2.0 document at the API root (docs/postgrest.md §5); needs the service key."""
         response = await self._send("GET", "", action="reading the OpenAPI document",
                                     headers={"Accept": "application/openapi+json, application/json"})
         data = self._json(response, "reading the OpenAPI document")
@@ -185,7 +185,7 @@ class PostgrestClient:
 
 
 def quote_columns(columns: Sequence[str]) -> str:
-    """`("id", "name")` → `"id","name"`, the form supabase-js sends (postgrest.md §1.2)."""
+    """`("id", "name")` → `"id","name"`, the form supabase-js sends (docs/postgrest.md §1.2)."""
     if not columns:
         raise ValueError("columns= needs at least one column (an empty list is PGRST100)")
     for name in columns:
@@ -205,7 +205,7 @@ def columns_param(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> 
 
     A name that is not `quotable` cannot be sent in `columns=`. When every row has exactly those
     keys, leaving the parameter out means the same thing: PostgREST then takes the insert columns
-    from the body, checking that every row has the same keys (postgrest.md §1.2). Otherwise the
+    from the body, checking that every row has the same keys (docs/postgrest.md §1.2). Otherwise the
     request cannot be expressed, and it is refused as this request's fault (`PostgrestRejected`,
     so a caller that bisects files the rows with the reason, rather than crashing on them)."""
     if all(quotable(name) for name in columns):
@@ -244,7 +244,7 @@ def _check_url(url: str, *, allow_http: bool) -> None:
 
 
 def _error_fields(body: str) -> dict[str, Any]:
-    """PostgREST's `{code, message, details, hint}` (postgrest.md §2.1); gateways may send HTML."""
+    """PostgREST's `{code, message, details, hint}` (docs/postgrest.md §2.1); gateways may send HTML."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -21,25 +21,25 @@ from typing import Any
 
 BODY_LIMIT = 2_000
 
-# Codes that mean "the destination's columns or key are not what we send" (postgrest.md §1.2,
+# Codes that mean "the destination's columns or key are not what we send" (docs/postgrest.md §1.2,
 # §2.3 and §4): unknown column in the payload or `columns=` (PGRST204), unknown table (PGRST205),
 # a dropped column still cached (42703), an `on_conflict` target without a unique index (42P10).
 SCHEMA_DRIFT_CODES = frozenset({"PGRST204", "PGRST205", "42703", "42P10"})
-# Codes no row can cause, so bisecting would blame every lead of the batch (postgrest.md §2.2):
+# Codes no row can cause, so bisecting would blame every lead of the batch (docs/postgrest.md §2.2):
 # 25006 read-only transaction (405): Supabase's read-only mode once the disk is full; 42P01
 # undefined table (404): a table dropped behind the schema cache's back; 42883 undefined function
 # (404): a function the table's triggers call is gone.
 DESTINATION_CODES = frozenset({"25006", "42P01", "42883"})
-# PostgREST's group 1 (postgrest.md §2.3) is about the request's shape (path, query string,
+# PostgREST's group 1 (docs/postgrest.md §2.3) is about the request's shape (path, query string,
 # headers, body framing), which the client builds the same way whatever the rows hold.
 DESTINATION_CODE_PREFIX = "PGRST1"
-# Statuses no row can cause (postgrest.md §2.2, §2.3, §6): 404 no such table or path (v12 answers
+# Statuses no row can cause (docs/postgrest.md §2.2, §2.3, §6): 404 no such table or path (v12 answers
 # a POST to an unknown table 404 `{}`), 405/406 method or media type refused, 407 a proxy wants
 # credentials, 410 gone, 411/415 request framing, 414 URI too long (`columns=`, `in.(…)`), 416
 # range, 421/426 wrong host or protocol, 431 headers too large. Any 3xx too: a URL that is not
 # PostgREST's own (httpx follows no redirect).
 DESTINATION_STATUSES = frozenset({404, 405, 406, 407, 410, 411, 414, 415, 416, 421, 426, 431})
-# A 5xx that the rows cause, so retrying cannot help and bisection finds them (postgrest.md §2.2):
+# A 5xx that the rows cause, so retrying cannot help and bisection finds them (docs/postgrest.md §2.2):
 # 21000 "ON CONFLICT DO UPDATE command cannot affect row a second time" (a merge batch repeating
 # a key); 42P17 infinite recursion (a recursive view, policy or trigger the row sets off).
 PERMANENT_SERVER_CODES = frozenset({"21000", "42P17"})
@@ -120,7 +120,7 @@ def error_class_for(status: int, code: str | None) -> type[PostgrestError]:
     if caused_by_rows(code):
         return PostgrestRejected
     # 408 is the gateway's timeout; 429 its burst limit; 5xx incl. Supabase's 540/544 and
-    # PostgREST's 503 PGRST000-002 / 504 PGRST003 (postgrest.md §6): all worth retrying.
+    # PostgREST's 503 PGRST000-002 / 504 PGRST003 (docs/postgrest.md §6): all worth retrying.
     if status in (408, 429) or status >= 500:
         return PostgrestUnavailable
     return PostgrestRejected

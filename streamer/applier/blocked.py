@@ -1,6 +1,6 @@
 """When the applier must stop and wait for a human: which database errors, what to tell them.
 
-DESIGN.md, Failure: an auth or configuration failure stops the component and says why, filing
+docs/design.md, Failure: an auth or configuration failure stops the component and says why, filing
 no lead. For the applier that is every error TabuladorMax reports that is neither transient nor
 the fault of one row: a missing privilege (42501), table (42P01) or column (42703), a refused
 login (28*), a database or schema that does not exist (3D*, 3F*)... Writing the leads one at a

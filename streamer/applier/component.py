@@ -1,7 +1,7 @@
 """The applier Component: consume the reverse topic, write each batch in one transaction, then
-commit the batch's offsets (DESIGN.md, Delivery: the position moves only after the write).
+commit the batch's offsets (docs/design.md, Delivery: the position moves only after the write).
 
-Failures (DESIGN.md, Failure): a transient database error is retried with backoff and never
+Failures (docs/design.md, Failure): a transient database error is retried with backoff and never
 skipped; a lost connection or an unreachable Kafka restarts the consumer and the connection
 (uncommitted events come again: harmless, the upsert is idempotent); an event that can never be
 applied (undecodable, invalid, refused by the database on its own: `RowRejected`) is counted,

@@ -27,7 +27,7 @@ def from_pgoutput(record: ChangeRecord, *, db: str) -> ChangeEvent | None:
     after, unchanged = _image(record, old=False)
     if unchanged and before is not None and after is not None:
         # With REPLICA IDENTITY FULL the old tuple carries the value pgoutput left out of the
-        # new one; fill it in rather than dropping the column (cdc-anchors.md §2, point 8).
+        # new one; fill it in rather than dropping the column (docs/cdc-failure-modes.md §2, point 8).
         for column in unchanged:
             if column in before:
                 after[column] = before[column]

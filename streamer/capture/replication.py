@@ -8,7 +8,7 @@ the SQL interface and 27,000 through START_REPLICATION, while the whole capture 
 7,700 and the sink lands about 3,000 (bench_sink.py). The interface is not the bottleneck, and the
 protocol would cost a second driver (asyncpg does not speak it) on a blocking thread for a 1.4x
 gain on a stage that is not the bottleneck. Idle-slot advancement, which the protocol gets from
-keepalives, comes here from heartbeat messages (cdc-anchors.md §2, point 1).
+keepalives, comes here from heartbeat messages (docs/cdc-failure-modes.md §2, point 1).
 
 A TRUNCATE is reported, not propagated (truncate.py). A non-transactional logical message
 written by another tool is a unit of its own the slot moves past (assembler.TxBatch.for_message).
@@ -51,7 +51,7 @@ class ReplicationSource:
 
         A slot created here while a snapshot already ran (dropped and recreated outside the CLI,
         or lost in a failover) starts at "now": the changes made while no slot existed are in no
-        stream, so the snapshot runs again (cdc-anchors.md §2, point 4)."""
+        stream, so the snapshot runs again (docs/cdc-failure-modes.md §2, point 4)."""
         await slots.preflight(self.conn)
         s = self.settings
         if await slots.ensure_publication(self.conn, s.publication, s.table, s.schema_name):

@@ -32,7 +32,7 @@ ORDER BY a.attnum
 @dataclass(frozen=True)
 class Column:
     """One column. `has_default` is None when unknown: OpenAPI drops expression defaults on
-    numeric, boolean and json columns (postgrest.md §5), so their absence proves nothing."""
+    numeric, boolean and json columns (docs/postgrest.md §5), so their absence proves nothing."""
 
     name: str
     type: SqlType

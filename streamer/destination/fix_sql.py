@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# PostgREST reloads its schema cache on this notification (postgrest.md §4); Supabase's event
+# PostgREST reloads its schema cache on this notification (docs/postgrest.md §4); Supabase's event
 # trigger sends it after DDL too, but a plain PostgREST (or our dev server) needs it said.
 RELOAD_NOTIFY = "NOTIFY pgrst, 'reload schema';"
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

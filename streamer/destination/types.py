@@ -2,7 +2,7 @@
 
 `SqlType.parse("numeric(12,2)")` splits a `format_type` string into its base name, its type
 modifiers and whether it is an array. `SqlType.modifiers` is None when they are unknown: the
-destination's OpenAPI document gives the base name only (postgrest.md §5), plus `maxLength` for
+destination's OpenAPI document gives the base name only (docs/postgrest.md §5), plus `maxLength` for
 `character varying(n)` / `character(n)`, so a destination `numeric` seen through OpenAPI may or
 may not have a precision.
 
@@ -18,7 +18,7 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 
-# PostgREST v14.8+ writes int32/int64 as the `format` of integer columns (postgrest.md §5); int32
+# PostgREST v14.8+ writes int32/int64 as the `format` of integer columns (docs/postgrest.md §5); int32
 # covers smallint too, so a smallint destination reads as integer there.
 _OPENAPI_ALIASES = {"int16": "smallint", "int32": "integer", "int64": "bigint"}
 _INTEGER_RANK = {"smallint": 1, "integer": 2, "bigint": 3}

@@ -2,7 +2,7 @@
 
 An export walks the source rows of a date range in `(date_field, id)` order, one page at a time,
 and saves the last `(date, id)` Kafka acknowledged. The next page starts strictly after it, so a
-restart re-produces at most the page that was in flight (at least once, DESIGN.md Delivery).
+restart re-produces at most the page that was in flight (at least once, docs/design.md, Delivery).
 
 The range is `[from 00:00, to + 1 day 00:00)` in the configured time zone, capped at the job's
 start: rows created or edited after the export began are the continuous sync's business, and

@@ -12,11 +12,11 @@ Rules, in the order they apply to each record (offset order):
    topic, never an exception.
 3. A delete when `delete_mode="ignore"`: skipped, `delete_ignored`, as if it never happened.
 4. The lead's events fold into its latest state; the last event wins, delete or upsert.
-   PostgREST answers 500 / 21000 to a merge batch that repeats a key (postgrest.md §2.2), and
-   one lead's events share a partition (DESIGN.md, Event), so one state per lead is enough.
+   PostgREST answers 500 / 21000 to a merge batch that repeats a key (docs/postgrest.md §2.2), and
+   one lead's events share a partition (docs/design.md, Event), so one state per lead is enough.
    An event that left unchanged TOAST columns out of `after` keeps the values an earlier event
    of the batch gave them.
-5. Loop filter (DESIGN.md, Loop prevention): a lead all of whose events in the batch carry a
+5. Loop filter (docs/design.md, Loop prevention): a lead all of whose events in the batch carry a
    `sync_source` in `skip_sync_sources` is not written; its events count as `echo:<source>`.
    A lead with at least one event of ours is written in its latest state even when that state
    came from an echo: the echo is the full source row, ours included, and writing an older
@@ -30,7 +30,7 @@ Outgoing rows are mapped (`mapping.py`) and stamped `sync_source = 'tabuladormax
 destination's reverse trigger ignores them.
 
 Key sets: PostgREST needs every object of a bulk body to have the same keys (400 PGRST102,
-postgrest.md §1.2), and with `columns=` it writes NULL for a missing key, also over an existing
+docs/postgrest.md §1.2), and with `columns=` it writes NULL for a missing key, also over an existing
 row (§1.8), which would wipe a TOAST column we did not receive. So `requests()` groups rows by
 their exact key set, one request per set (normally one: full rows), and sends that set as
 `columns=`; no column is ever filled with NULL or a default on our side.

@@ -1,7 +1,7 @@
 """Find the rows that sink a batch: a bisection planner the I/O loop drives, with no I/O of its own.
 
 A PostgREST bulk upsert is one statement, so one bad row fails all of them and only that one
-error comes back (postgrest.md §1.6). After a permanent 4xx, the loop splits the batch in halves
+error comes back (docs/postgrest.md §1.6). After a permanent 4xx, the loop splits the batch in halves
 and resends, recursing into the halves that fail, until single rows: a row that fails alone is a
 culprit; everything else lands. With k bad rows among n this costs about 2·k·log2(n) requests.
 

@@ -36,7 +36,7 @@ from streamer.sink.retry import Disposition, RetryPolicy, classify, destination_
 
 BLOCKED_RECHECK_SECONDS = 5.0
 # A batch refused lead by lead, all alike, blocks the sink only from this many leads up: fewer
-# are filed as usual (DESIGN.md: a permanent failure of one lead is recorded, the rest go on).
+# are filed as usual (docs/design.md, Failure: a permanent failure of one lead is recorded, the rest go on).
 BLOCK_WHEN_ALIKE = 5
 
 log = get_logger(__name__)

@@ -3,7 +3,7 @@
 Batches of one partition are dispatched in offset order and may finish in any order (several
 requests in flight). A batch is finished once it landed or its failures were recorded (error
 table and dead-letter topic). The committable offset is `last + 1` of the longest finished
-prefix, Kafka's "next offset to read" (DESIGN.md, Delivery: a position moves only after the
+prefix, Kafka's "next offset to read" (docs/design.md, Delivery: a position moves only after the
 next stage has durably accepted the data).
 
     tracker = PartitionOffsets()

@@ -1,6 +1,6 @@
 """A token bucket for `STREAMER_SINK__REQUESTS_PER_SECOND`, shared by the sink's concurrent senders.
 
-Supabase publishes no Data API request-rate numbers (postgrest.md §6), so the limit is the
+Supabase publishes no Data API request-rate numbers (docs/postgrest.md §6), so the limit is the
 operator's; None means unlimited.
 
     limiter = RateLimiter(5.0)      # 5 requests a second, bursts of 1

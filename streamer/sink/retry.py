@@ -4,7 +4,7 @@
     policy.delay(1)                      # after the first failure: within [initial/2, initial]
     policy.delay(3, retry_after=20.0)    # never shorter than the server asked for
 
-`classify(error)` sorts a `PostgrestError` into what the sink does next (DESIGN.md, Failure):
+`classify(error)` sorts a `PostgrestError` into what the sink does next (docs/design.md, Failure):
 
 | disposition  | raised as            | the sink                                                   |
 |--------------|----------------------|------------------------------------------------------------|
@@ -57,7 +57,7 @@ class RetryPolicy:
     """Capped exponential backoff with jitter, in seconds.
 
     `max_attempts` is how many tries a request gets before the sink reports itself degraded;
-    a transient failure keeps being retried at the cap after that (DESIGN.md: never skip).
+    a transient failure keeps being retried at the cap after that (docs/design.md, Failure: never skip).
     `max_retry_after` bounds how long a server's `Retry-After` can hold us."""
 
     max_attempts: int = 3
@@ -92,7 +92,7 @@ class RetryPolicy:
         """Seconds to wait after failed try number `attempt`.
 
         Full jitter draws from [0, backoff]; equal jitter from [backoff/2, backoff] (the AWS
-        Architecture Blog's names). A `Retry-After` (postgrest.md §2.1: every 503 carries one)
+        Architecture Blog's names). A `Retry-After` (docs/postgrest.md §2.1: every 503 carries one)
         sets a floor, itself bounded by `max_retry_after`."""
         base = self.backoff(attempt)
         if self.jitter == "full":

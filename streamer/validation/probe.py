@@ -2,7 +2,7 @@
 each answer, where the sink's `PostgrestClient` would raise (and skips empty upserts).
 
 How writing is proven without leaving data behind. `Prefer: tx=rollback` is silently ignored
-on Supabase (db-tx-end is `commit`, postgrest.md §1.3), and writing then deleting a sentinel row
+on Supabase (db-tx-end is `commit`, docs/postgrest.md §1.3), and writing then deleting a sentinel row
 fires the destination's triggers (the reverse-sync webhook, Realtime) and leaves the row if the
 DELETE fails. Instead:
 
@@ -10,7 +10,7 @@ DELETE fails. Instead:
    `Prefer: resolution=merge-duplicates` and the body `[]`. PostgREST still runs its
    `INSERT ... ON CONFLICT DO UPDATE` statement, with zero rows; PostgreSQL checks INSERT and
    UPDATE privileges when the statement starts, not per row, so a missing grant answers 401/403
-   (42501), and an unknown column answers PGRST204 before any SQL (postgrest.md §1.2).
+   (42501), and an unknown column answers PGRST204 before any SQL (docs/postgrest.md §1.2).
 2. `DELETE /<table>?id=is.null`, which matches no row of a primary key, proves DELETE privilege.
 
 What this cannot prove: an RLS `WITH CHECK` policy, which is evaluated per row. service_role

@@ -1,7 +1,7 @@
 """`streamer schema reload-cache`: make the destination's PostgREST reload its schema cache, then
 wait until its OpenAPI document shows the columns the sync writes (the seed waited 30-60 s).
 
-Two ways to ask (postgrest.md §4):
+Two ways to ask (docs/postgrest.md §4):
 - with `destination.dsn`: `NOTIFY pgrst, 'reload schema'` on the destination database;
 - without: `POST /rpc/streamer_reload_schema_cache`, a SECURITY DEFINER function that sends the
   same NOTIFY (`schemas/sql/destination/020_reload_rpc.sql`, EXECUTE for service_role only).

@@ -34,7 +34,7 @@ from streamer.destination.fix_sql import (
 from streamer.destination.types import Severity, SqlType, compatibility
 
 Kind = Literal["missing_column", "type_mismatch", "not_null_unfilled", "null_into_not_null", "unknown_source_column"]
-# The sink stamps `sync_source` on every row (loop prevention, DESIGN.md) even if the source
+# The sink stamps `sync_source` on every row (docs/design.md, Loop prevention) even if the source
 # table or the mapping does not carry it.
 STAMPED = Column.of(SYNC_SOURCE_COLUMN, "text")
 

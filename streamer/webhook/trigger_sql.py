@@ -2,7 +2,7 @@
 trigger-sql --url URL`): an AFTER INSERT OR UPDATE trigger calling `net.http_post` (pg_net), and
 a BEFORE INSERT OR UPDATE trigger that tags who wrote the row.
 
-The tag is what keeps loop prevention from swallowing edits (DESIGN.md, Loop prevention). The
+The tag is what keeps loop prevention from swallowing edits (docs/design.md, Loop prevention). The
 sink stamps the rows it writes `sync_source = 'tabuladormax'`, and the seed's reverse trigger skips
 rows so tagged; without a tagging trigger, an analyst who edits a synced lead leaves that stamp
 in place and the edit is never sent. So, as on the source, every write is tagged: the sink says

@@ -145,7 +145,7 @@ def _check_columns(lead: Lead, loc: Loc, now: datetime) -> Lead:
     errors = [{"loc": [*loc, name], "msg": f"Input should fit a PostgreSQL {kind}", "type": "int_range"}
               for name, (kind, low, high) in INT_COLUMNS.items()
               if (value := getattr(lead, name)) is not None and not low <= value <= high]
-    # Last writer wins by updated_at (DESIGN.md): a version without one cannot be ordered, and
+    # Last writer wins by updated_at (docs/design.md, Delivery): a version without one cannot be ordered, and
     # one from the future would win over every real edit until that day.
     if lead.updated_at is None:
         errors.append({"loc": [*loc, "updated_at"], "msg": "Field required (versions are ordered by it)",

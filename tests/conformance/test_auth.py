@@ -1,4 +1,4 @@
-"""Gateway keys, JWTs, roles, grants and RLS (reference §3)."""
+"""Gateway keys, JWTs, roles, grants and RLS (docs/postgrest.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PostgreSQL errors → HTTP statuses and bodies; schema-cache errors (reference §2, §4)."""
+"""PostgreSQL errors → HTTP statuses and bodies; schema-cache errors (docs/postgrest.md §2, §4)."""
 
 from __future__ import annotations
 

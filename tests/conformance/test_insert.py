@@ -1,4 +1,4 @@
-"""POST: body rules, `columns=`, status codes and headers (reference §1.2, §1.3, §1.7)."""
+"""POST: body rules, `columns=`, status codes and headers (docs/postgrest.md §1.2, §1.3, §1.7)."""
 
 from __future__ import annotations
 

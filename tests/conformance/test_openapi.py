@@ -1,4 +1,4 @@
-"""The OpenAPI document at the root (reference §5)."""
+"""The OpenAPI document at the root (docs/postgrest.md §5)."""
 
 from __future__ import annotations
 

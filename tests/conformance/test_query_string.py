@@ -1,7 +1,7 @@
 """Query-string parsing: casts in `select=`, NUL bytes in names, `limit`/`offset`, `on_conflict`.
 
 PostgREST parses these with Parsec (src v13.0.8:ApiRequest/QueryParams.hs): a malformed value is a
-400 PGRST100, and nothing a client puts in a name or a cast reaches SQL unquoted (reference §2.3).
+400 PGRST100, and nothing a client puts in a name or a cast reaches SQL unquoted (docs/postgrest.md §2.3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GET filters, ordering, paging and counts; DELETE and PATCH with filters (reference §6, §7)."""
+"""GET filters, ordering, paging and counts; DELETE and PATCH with filters (docs/postgrest.md §6, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PATCH and DELETE: Content-Range, an empty PATCH, `max-affected`, pg-safeupdate (reference §1.3, §1.7).
+"""PATCH and DELETE: Content-Range, an empty PATCH, `max-affected`, pg-safeupdate (docs/postgrest.md §1.3, §1.7).
 
 Sources: src v13.0.8:Response.hs (Content-Range and Preference-Applied per mutation), Query.hs
 (`failExceedsMaxAffectedPref`), Query/QueryBuilder.hs (an empty PATCH is `SELECT … WHERE false`).

@@ -1,4 +1,4 @@
-"""Upsert: `Prefer: resolution`, `on_conflict`, 201 vs 200, Preference-Applied (reference §1.4)."""
+"""Upsert: `Prefer: resolution`, `on_conflict`, 201 vs 200, Preference-Applied (docs/postgrest.md §1.4)."""
 
 from __future__ import annotations
 

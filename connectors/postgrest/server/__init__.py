@@ -2,7 +2,7 @@
 
 The pure parts (Prefer parsing, query-string parsing, SQL building, error mapping, the OpenAPI
 document) live in their own modules and take literal inputs; `app.py` wires them to asyncpg and
-Starlette. The behaviour follows `/work/shared/reference/postgrest.md`.
+Starlette. The behaviour follows `docs/postgrest.md`.
 
     from connectors.postgrest.server import ServerConfig, create_app
 """

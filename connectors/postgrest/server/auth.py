@@ -1,4 +1,4 @@
-"""Gateway API keys and PostgREST JWT verification (reference §3).
+"""Gateway API keys and PostgREST JWT verification (docs/postgrest.md §3).
 
     identity = authenticate(headers_apikey, query_apikey, authorization, verifier)
     identity.role, identity.claims, identity.key_role

@@ -1,4 +1,4 @@
-"""Running one request's SQL in one transaction, as the request's role (reference §1.6, §3).
+"""Running one request's SQL in one transaction, as the request's role (docs/postgrest.md §1.6, §3).
 
 This is the only module that talks to PostgreSQL for requests; asyncpg errors are translated here
 into `ApiError` (SQLSTATE, message, detail and hint forwarded verbatim).

@@ -1,4 +1,4 @@
-"""The error envelope and the SQLSTATE → HTTP status mapping (reference §2).
+"""The error envelope and the SQLSTATE → HTTP status mapping (docs/postgrest.md §2).
 
 Exception tree:
 
@@ -62,7 +62,7 @@ class ApiError(ServerError):
 
 
 def pg_error_status(sqlstate: str, message: str, *, authenticated: bool) -> int:
-    """HTTP status for a PostgreSQL error, as PostgREST's `pgErrorStatus` (reference §2.2).
+    """HTTP status for a PostgreSQL error, as PostgREST's `pgErrorStatus` (docs/postgrest.md §2.2).
 
     `authenticated` is PostgREST's flag `role != db-anon-role`: it turns 42501 into 403 instead
     of 401.
@@ -134,7 +134,7 @@ def postgres_error(
     return ApiError(status, sqlstate, message, detail or None, hint or None, headers)
 
 
-# --- PostgREST's own errors (reference §2.3), named for what went wrong ---------------------
+# --- PostgREST's own errors (docs/postgrest.md §2.3), named for what went wrong ---------------------
 
 
 def invalid_body(reason: str) -> ApiError:

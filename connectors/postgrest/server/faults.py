@@ -1,7 +1,7 @@
 """Test and benchmark knobs: added latency and forced failures for a window (off by default).
 
 Driven by the admin endpoint (`POST /_admin/faults`), applied by `FaultMiddleware` to API paths
-only. The failure bodies mimic what sits in front of a real project (reference §6, §8 Limits):
+only. The failure bodies mimic what sits in front of a real project (docs/postgrest.md §6, §8 Limits):
 
 | status | body |
 |---|---|

@@ -1,4 +1,4 @@
-"""LISTEN on the `pgrst` channel and ask the schema cache to reload (reference §4).
+"""LISTEN on the `pgrst` channel and ask the schema cache to reload (docs/postgrest.md §4).
 
 A dedicated connection, as PostgREST uses; `NOTIFY pgrst, 'reload schema'` or an empty payload
 triggers a debounced reload, other payloads are ignored. When the connection drops the listener

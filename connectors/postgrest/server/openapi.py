@@ -1,4 +1,4 @@
-"""The Swagger 2.0 document PostgREST serves at `GET /` (reference §5), built from a snapshot.
+"""The Swagger 2.0 document PostgREST serves at `GET /` (docs/postgrest.md §5), built from a snapshot.
 
 `build_openapi(cache, schema, visible)` is pure: `visible` is the set of table names the
 requesting role holds some privilege on (follow-privileges), queried in the request transaction.

@@ -1,6 +1,6 @@
 """Query-string parsing: filters, `select`, `order`, `limit`/`offset`, `columns`, `on_conflict`.
 
-Pure functions over the decoded `(name, value)` pairs; errors are PGRST100 (reference §2.3).
+Pure functions over the decoded `(name, value)` pairs; errors are PGRST100 (docs/postgrest.md §2.3).
 
     parse_query([("id", "in.(1,2)"), ("order", "id.desc"), ("limit", "5")])
 """

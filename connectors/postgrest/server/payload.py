@@ -1,4 +1,4 @@
-"""The POST/PATCH body: parsed only as far as PostgREST does (reference §1.2).
+"""The POST/PATCH body: parsed only as far as PostgREST does (docs/postgrest.md §1.2).
 
 Without `columns=` the key sets are checked (PGRST102) and the first element's keys become the
 insert columns; with `columns=` the body is passed through untouched. The bytes themselves are

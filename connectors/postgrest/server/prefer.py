@@ -1,4 +1,4 @@
-"""The `Prefer` header (RFC 7240) as PostgREST reads it (reference §1.3).
+"""The `Prefer` header (RFC 7240) as PostgREST reads it (docs/postgrest.md §1.3).
 
 prefs = parse_prefer(["return=representation, resolution=merge-duplicates"])
 applied_header(prefs, "create", resolution_applied=True)

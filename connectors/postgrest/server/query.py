@@ -1,6 +1,6 @@
 """SQL for reads and writes, built from parsed requests and a schema-cache `Table` (pure).
 
-The write statements follow PostgREST v11+ (reference §1.5): the body is sent once as a `json`
+The write statements follow PostgREST v11+ (docs/postgrest.md §1.5): the body is sent once as a `json`
 parameter and unpacked in PostgreSQL by `json_to_recordset` with a typed column list taken from
 the schema cache, so rows are never re-encoded in Python. Every statement returns one row with
 `page_total`, `body` (JSON text or NULL), `total` (a count or NULL) and `inserted`.
@@ -207,7 +207,7 @@ def build_delete(table: Table, params: QueryParams, representation: bool) -> Sta
 def build_select(table: Table, params: QueryParams, *, max_rows: int, exact_count: bool) -> Statement:
     """GET: the page as a JSON array, its size, and the total under count=exact.
 
-    `db-max-rows` caps the page silently (reference §6).
+    `db-max-rows` caps the page silently (docs/postgrest.md §6).
     """
     args = Args()
     where = where_clause(table, params.filters, args)

@@ -1,4 +1,4 @@
-"""Status codes and headers for reads and writes (reference §1.7, §7), as pure functions."""
+"""Status codes and headers for reads and writes (docs/postgrest.md §1.7, §7), as pure functions."""
 
 from __future__ import annotations
 

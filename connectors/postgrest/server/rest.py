@@ -1,6 +1,6 @@
 """The `/rest/v1/` endpoints: request → checks in PostgREST's order → SQL → response.
 
-Check order (reference §1.2): JWT, schema cache loaded, request parsing (Profile, query string,
+Check order (docs/postgrest.md §1.2): JWT, schema cache loaded, request parsing (Profile, query string,
 body), table lookup (PGRST205), column lookup (PGRST204), `handling=strict` (PGRST122), then the
 transaction.
 """
@@ -141,7 +141,7 @@ class RestApi:
 
     def _schema(self, request: Request, header: str) -> str:
         """The request's schema: reads name it in Accept-Profile, writes in Content-Profile (the
-        other header is ignored); unexposed → PGRST106 (reference §7)."""
+        other header is ignored); unexposed → PGRST106 (docs/postgrest.md §7)."""
         schemas = self.config.db_schemas
         wanted = request.headers.get(header)
         if wanted is None:

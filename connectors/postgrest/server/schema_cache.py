@@ -1,4 +1,4 @@
-"""The schema cache: tables, columns, keys, loaded by the authenticator (reference §4).
+"""The schema cache: tables, columns, keys, loaded by the authenticator (docs/postgrest.md §4).
 
 The snapshot is immutable; `SchemaCacheHolder` swaps in a new one when the listener asks for a
 reload, so requests between a DDL commit and the reload see the stale cache, like PostgREST.

@@ -1,4 +1,4 @@
--- The stale-write guard (DESIGN.md, Delivery): a replayed or redelivered older version of a lead
+-- The stale-write guard (docs/design.md, Delivery): a replayed or redelivered older version of a lead
 -- never overwrites a newer one. PostgREST's merge upsert is INSERT ... ON CONFLICT DO UPDATE; a
 -- BEFORE UPDATE trigger that returns NULL skips that row's update without failing the batch.
 -- Equal timestamps pass, so re-applying the same version stays idempotent.

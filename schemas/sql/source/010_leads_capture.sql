@@ -2,10 +2,10 @@
 -- common/010_leads.sql.
 
 -- Unchanged TOASTed values are absent from pgoutput's new tuple unless the old row is logged
--- whole (cdc-anchors.md §2, pain point 8): log it whole so events never carry a NULL for them.
+-- whole (docs/cdc-failure-modes.md §2, point 8): log it whole so events never carry a NULL for them.
 ALTER TABLE public.leads REPLICA IDENTITY FULL;
 
--- Loop prevention (DESIGN.md): every write is tagged with who made it. The reverse applier sets
+-- Loop prevention (docs/design.md): every write is tagged with who made it. The reverse applier sets
 -- `streamer.sync_source` for its transaction; every other writer is the call centre.
 CREATE OR REPLACE FUNCTION public.leads_tag_write() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -169,7 +169,7 @@ async def test_openapi_that_is_not_json_is_a_bad_response():
     ],
 )
 async def test_error_responses_are_classified(status: int, code: str | None, cls: type[PostgrestError]):
-    """Each documented error status/code pair raises the matching class (postgrest.md §2, §6)."""
+    """Each documented error status/code pair raises the matching class (docs/postgrest.md §2, §6)."""
     async with _client(_error(status, code)) as client:
         with pytest.raises(cls) as info:
             await client.upsert("leads", [{"id": 1}])

@@ -27,7 +27,7 @@ from connectors.postgrest.server.errors import ApiError, pg_error_status, postgr
     ],
 )
 def test_status_by_sqlstate(sqlstate: str, status: int) -> None:
-    """The table of reference §2.2."""
+    """The table of docs/postgrest.md §2.2."""
     assert pg_error_status(sqlstate, "m", authenticated=True) == status
 
 
