@@ -16,12 +16,12 @@ from typing import Any, cast
 
 import asyncpg
 
+from connectors.redaction import mask_message
 from streamer.history import failures
 from streamer.history import store as jobs
 from streamer.history.errors import JobNotFound
 from streamer.history.jobs import OPERATOR_ACTIONS, Action, allowed_from
 from streamer.history.store import Job
-from streamer.monitor.mask import mask_message
 
 ACTIONS: tuple[Action, ...] = OPERATOR_ACTIONS
 ERROR_FIELDS = ("id", "job_id", "lead_id", "response_status", "created_at", "retry_job_id")

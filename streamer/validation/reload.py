@@ -22,10 +22,10 @@ import httpx
 from connectors.postgres.slot import connect
 from schemas.mapping import FieldMapping
 from streamer.config import Settings
+from streamer.errors import CheckFailed
 from streamer.validation.catalog import read_columns
 from streamer.validation.fix_sql import RELOAD_NOTIFY
 from streamer.validation.probe import Probe
-from streamer.validation.report import CheckFailed
 from streamer.validation.schema import written_columns
 from streamer.validation.schema_check import DEST_SCHEMA, read_source
 
