@@ -1,4 +1,7 @@
-"""`streamer check`: can we reach the source, Kafka and the destination with these settings?"""
+"""`streamer check`: can we reach the source, Kafka and the destination with these settings?
+
+Each part is one probe; a probe that finds its part not as the sync needs it raises `CheckFailed`,
+and `run_checks` turns whatever a probe raises into that part's failed row."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import httpx
 from connectors.kafka.client import Admin
 from connectors.postgrest.keys import role_of
 from streamer.config import Settings
+from streamer.errors import CheckFailed
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ async def check_source(settings: Settings) -> str:
     if table is None:
         problems.append("table leads missing: run `streamer db migrate --target source`")
     if problems:
-        raise RuntimeError("; ".join(problems))
+        raise CheckFailed("; ".join(problems))
     return f"PostgreSQL {version}, wal_level={wal_level}"
 
 
@@ -49,17 +53,17 @@ async def check_kafka(settings: Settings) -> str:
 async def check_destination(settings: Settings) -> str:
     dest = settings.destination
     if dest.service_key is None:
-        raise RuntimeError("no service key: set STREAMER_DESTINATION__SERVICE_KEY")
+        raise CheckFailed("no service key: set STREAMER_DESTINATION__SERVICE_KEY")
     key = dest.service_key.get_secret_value()
     if role_of(key) not in (None, "service_role"):
-        raise RuntimeError(f"the key's role is {role_of(key)!r}: use the service_role key, not the anon key")
+        raise CheckFailed(f"the key's role is {role_of(key)!r}: use the service_role key, not the anon key")
     async with httpx.AsyncClient(timeout=dest.timeout_seconds) as client:
         response = await client.get(f"{dest.rest_url}/",
                                     headers={"apikey": key, "Authorization": f"Bearer {key}"})
     if response.status_code != 200:
-        raise RuntimeError(f"GET /rest/v1/ answered {response.status_code}")
+        raise CheckFailed(f"GET /rest/v1/ answered {response.status_code}")
     if dest.table not in response.json().get("definitions", {}):
-        raise RuntimeError(f"table {dest.table} not visible to service_role (missing, or no grant)")
+        raise CheckFailed(f"table {dest.table} not visible to service_role (missing, or no grant)")
     return f"{dest.rest_url} answers, table {dest.table} visible"
 
 
@@ -70,7 +74,7 @@ async def run_checks(settings: Settings) -> list[CheckResult]:
     async def one(name: str, check: Callable[[Settings], Awaitable[str]]) -> CheckResult:
         try:
             return CheckResult(name, True, await asyncio.wait_for(check(settings), timeout=30))
-        except Exception as exc:  # every failure becomes a row of the report
+        except Exception as exc:  # a report, not a command: any failure (ours, a driver's) is its part's row
             return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
 
     return list(await asyncio.gather(*(one(n, c) for n, c in checks)))

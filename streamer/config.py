@@ -11,11 +11,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -473,37 +472,3 @@ def _unparsed_env(environ: Mapping[str, str]) -> list[str]:
         except ValueError:
             lines.append(f"{key}: expected {example}; the value is not JSON")
     return lines
-
-
-_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """`url` with the password of its user info (a lone user name too) and every query value
-    masked, for output:
-
-    >>> mask_url("https://user:pw@example.com/rest?apikey=abc&x=1")
-    'https://user:***@example.com/rest?apikey=***&x=***'
-    """
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, host = netloc.rpartition("@")
-            user, sep, _ = userinfo.partition(":")
-            # A lone user name may be a token (https://<token>@host): masked as well.
-            netloc = f"{user}:***@{host}" if sep else f"***@{host}"
-        query = "&".join(f"{field.partition('=')[0]}=***" if "=" in field else "***"
-                         for field in parts.query.split("&")) if parts.query else ""
-        return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
-    except ValueError:  # not parseable: show nothing of it
-        return "<a URL that does not parse>"
-
-
-def mask_urls(text: str) -> str:
-    """`text` with every URL in it passed through `mask_url` (for details that quote a URL)."""
-    def one(match: re.Match[str]) -> str:
-        url = match[0].rstrip(".,;:!?)]}")  # punctuation after a URL in a sentence is not part of it
-        return mask_url(url) + match[0][len(url):]
-
-    return _URL_IN_TEXT.sub(one, text)

@@ -1,12 +1,25 @@
-"""The service's exceptions.
+"""The service's exceptions: one tree, rooted at `StreamerError`.
 
     StreamerError                 root; `retriable` says whether trying again may help
     ├── ConfigError               bad settings; `problems` holds one line each
+    │   └── PortUnavailable       streamer.service: the HTTP endpoint cannot listen where the
+    │                             settings say (STREAMER_HTTP__HOST / __PORT)
+    ├── CheckFailed               a probe (`streamer check`, a validation report) found a part not
+    │                             as the sync needs it: `detail`, and the `fix` when known
     ├── PrerequisiteError         something the machine lacks (JDK, Maven, PostgreSQL...)
     ├── StackError                the local stack could not be brought up or down
-    └── MigrationError            applying SQL failed (e.g. the role lacks a privilege)
+    ├── MigrationError            applying SQL failed (e.g. the role lacks a privilege)
+    ├── ValidationError           streamer.validation.errors: a comparison could not be made
+    ├── HistoryError              streamer.state.errors: export, replay and retry jobs
+    │   ├── JobNotFound, InvalidTransition, BackupError
+    │   └── ConcurrentChange      retriable
+    └── WebhookError              streamer.webhook.errors: the reverse path's HTTP bridge
+        ├── AuthFailure, PublishRejected, InvalidBody (webhook.validate), BodyTooLarge (webhook.app)
+        └── KeysUnavailable, PublishUnavailable   retriable
 
-Connector errors (`connectors.*.errors`) stay in their own trees; the CLI reports both.
+The connectors' errors form the other tree, rooted at `connectors.errors.ConnectorError` (drawn
+there): connectors do not import the service. `streamer.cli.common.reported` is the one place
+that turns either root into an `error:` line and an exit code (2 for a `ConfigError`, else 1).
 """
 
 from __future__ import annotations
@@ -20,6 +33,15 @@ class ConfigError(StreamerError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class CheckFailed(StreamerError):
+    """Raised inside a probe to end it with a failed line carrying `fix`."""
+
+    def __init__(self, detail: str, fix: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fix = fix
 
 
 class PrerequisiteError(StreamerError):

@@ -2,55 +2,19 @@
 
 Redaction is the last processor before rendering, so nothing a component binds or passes can
 reach the output unmasked: configured secret values anywhere in a string, values under
-secret-sounding keys, and passwords inside URLs.
+secret-sounding keys, and passwords inside URLs (`connectors.redaction.Redactor`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 import structlog
 
-MASK = "***"
-SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|api_?key|service_key|authorization|dsn)", re.I)
-URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)(?P<tail>@)", re.I)
-
-
-class Redactor:
-    """A structlog processor that masks secrets; `Redactor(["s3cret"])`."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def mask_text(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return URL_PASSWORD.sub(lambda m: m["head"] + MASK + m["tail"], text)
-
-    def _mask(self, key: str | None, value: Any) -> Any:
-        if key is not None and SECRET_KEYS.search(key) and value not in (None, ""):
-            if isinstance(value, str) and value.startswith(("postgres://", "postgresql://")):
-                return self.mask_text(value)
-            return MASK
-        if isinstance(value, str):
-            return self.mask_text(value)
-        if isinstance(value, dict):
-            return {k: self._mask(str(k), v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._mask(None, v) for v in value]
-        if isinstance(value, BaseException):
-            return self.mask_text(repr(value))
-        return value
-
-    def __call__(
-        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        return {k: self._mask(k if k != "event" else None, v) for k, v in event_dict.items()}
+from connectors.redaction import Redactor
 
 
 def configure_logging(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg
-
+from connectors.postgres.errors import PostgresError
 from connectors.postgres.migrations import MigrationFailed, Outcome, apply_to
 from schemas.sql_files import Target, migration_files
 from streamer.config import Settings
@@ -27,5 +26,5 @@ async def migrate(settings: Settings, target: Target) -> list[Outcome]:
                 "superuser (on Supabase, the postgres role), or GRANT it what the message names"
                 if exc.lacks_privilege else "")
         raise MigrationError(f"{target}: {exc}{hint}") from None
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise MigrationError(f"cannot connect to the {target} database: {type(exc).__name__}: {exc}") from None
+    except PostgresError as exc:  # the connection failed (apply_to names asyncpg's error)
+        raise MigrationError(f"cannot connect to the {target} database: {exc}") from None

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from streamer.config import Settings
-from streamer.errors import StreamerError
+from streamer.errors import ConfigError
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 
@@ -41,8 +41,12 @@ class Component(Protocol):
 ComponentFactory = Callable[[Settings, Metrics], Component]
 
 
-class PortUnavailable(StreamerError):
-    """The HTTP endpoint cannot listen where the settings say (the port is taken, the host is not ours)."""
+class PortUnavailable(ConfigError):
+    """The HTTP endpoint cannot listen where the settings say (the port is taken, the host is not
+    ours): a settings problem, reported as one line with exit code 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
 
 
 def bind_http(host: str, port: int) -> socket.socket:

@@ -1,6 +1,7 @@
 """Kafka errors, translated at the connector boundary.
 
-    KafkaConnectorError      root; `retriable` copied from aiokafka's classification
+    KafkaConnectorError      root (a `connectors.errors.ConnectorError`); `retriable` copied from
+                             aiokafka's classification
     ├── KafkaUnavailable     no broker answered (connection refused, timeouts): retriable
     ├── KafkaGroupChanged    the consumer group moved on without us (a rebalance or an eviction
     │                        failed our commit): retriable, by joining again
@@ -14,14 +15,11 @@ from contextlib import contextmanager
 
 from aiokafka import errors as ak
 
+from connectors.errors import ConnectorError
 
-class KafkaConnectorError(Exception):
-    retriable = False
 
-    def __init__(self, message: str, *, retriable: bool | None = None) -> None:
-        super().__init__(message)
-        if retriable is not None:
-            self.retriable = retriable
+class KafkaConnectorError(ConnectorError):
+    """Root of the connector's errors; `retriable=` overrides the class default per failure."""
 
 
 class KafkaUnavailable(KafkaConnectorError):

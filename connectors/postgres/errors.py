@@ -1,13 +1,15 @@
 """Errors of the PostgreSQL connector; asyncpg's errors never leave this package.
 
-    PostgresError                 root; ``retriable`` says whether retrying may help
+    PostgresError                 root (a ``connectors.errors.ConnectorError``); ``retriable``
+                                  says whether retrying may help
     ├── ConnectionLost            retriable: the socket or the server went away (08*, 57P01-3)
     ├── TransientError            retriable: serialization failure, deadlock, slot busy, ...
     ├── PermissionDenied          not retriable: 42501, 28* (authentication)
-    ├── ConfigurationError        not retriable: wal_level, missing object, 55000, a DSN
+    ├── SetupError                not retriable: wal_level, missing object, 55000, a DSN
     │                             asyncpg cannot parse (``invalid_dsn``), ...
     ├── RowRejected               not retriable: one row's values broke a rule (22*, 23*, 54000)
-    └── DecodeError               not retriable: pgoutput bytes that break the protocol
+    ├── DecodeError               not retriable: pgoutput bytes that break the protocol
+    └── MigrationFailed           not retriable: a shipped SQL file failed (``migrations``)
 
 Classification is by SQLSTATE class, as asyncpg and the PostgreSQL manual's Appendix A
 ("PostgreSQL Error Codes") define them.
@@ -20,14 +22,14 @@ from contextlib import contextmanager
 
 import asyncpg
 
+from connectors.errors import ConnectorError
 
-class PostgresError(Exception):
-    """Root of the connector's errors."""
 
-    retriable: bool = False
+class PostgresError(ConnectorError):
+    """Root of the connector's errors; its class (and so `retriable`) follows the SQLSTATE."""
 
-    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, sqlstate: str | None = None, retriable: bool | None = None) -> None:
+        super().__init__(message, retriable=retriable)
         self.sqlstate = sqlstate
 
 
@@ -47,8 +49,9 @@ class PermissionDenied(PostgresError):
     """The role lacks a privilege or failed to authenticate; retrying will not help."""
 
 
-class ConfigurationError(PostgresError):
-    """The server or its objects are not set up as required; a human has to act."""
+class SetupError(PostgresError):
+    """The server or its objects are not set up as required (or a setting names them wrongly);
+    a human has to act. The service's own settings problems are ``streamer.errors.ConfigError``."""
 
 
 class RowRejected(PostgresError):
@@ -73,10 +76,10 @@ _EXACT: dict[str, type[PostgresError]] = {
     "57P02": ConnectionLost,  # crash_shutdown
     "57P03": ConnectionLost,  # cannot_connect_now (starting up / recovery)
     "42501": PermissionDenied,  # insufficient_privilege
-    "55000": ConfigurationError,  # object_not_in_prerequisite_state (e.g. wal_level)
-    "42704": ConfigurationError,  # undefined_object (e.g. a slot that does not exist)
-    "42P01": ConfigurationError,  # undefined_table
-    "3D000": ConfigurationError,  # invalid_catalog_name (database does not exist)
+    "55000": SetupError,  # object_not_in_prerequisite_state (e.g. wal_level)
+    "42704": SetupError,  # undefined_object (e.g. a slot that does not exist)
+    "42P01": SetupError,  # undefined_table
+    "3D000": SetupError,  # invalid_catalog_name (database does not exist)
     "54000": RowRejected,  # program_limit_exceeded: e.g. a value too large for an index row
 }
 _CLASSES: dict[str, type[PostgresError]] = {
@@ -101,14 +104,14 @@ def from_sqlstate(sqlstate: str | None, message: str) -> PostgresError:
     return classify(sqlstate)(message, sqlstate=sqlstate)
 
 
-def invalid_dsn(setting: str) -> ConfigurationError:
+def invalid_dsn(setting: str) -> SetupError:
     """The error for a DSN that asyncpg cannot parse, naming `setting` and never the DSN.
 
     asyncpg's own message quotes the piece it failed on, and with an unencoded `/`, `?` or `#`
     in the password that piece is part of the password ("invalid literal for int() with base
     10: 's3cr'"); so the message here is fixed, and callers raise it outside the `except`
     block, so no traceback carries the original either."""
-    return ConfigurationError(
+    return SetupError(
         f"{setting} is not a valid PostgreSQL URL (postgresql://user:password@host:port/database): "
         "percent-encode special characters in the user name and password ('/' as %2F, '?' as %3F, "
         "'#' as %23, '@' as %40, ':' as %3A, '%' as %25); the value is not shown, as it holds a password")

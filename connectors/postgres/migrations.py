@@ -13,6 +13,7 @@ from typing import Literal
 
 import asyncpg
 
+from connectors.postgres.errors import ConnectionLost, PostgresError, from_sqlstate
 from schemas.sql_files import SqlFile
 
 BOOTSTRAP = """
@@ -24,10 +25,13 @@ CREATE TABLE IF NOT EXISTS public.streamer_migrations (
 LOCK_KEY = 0x5EED_5CA7  # any constant: one migrator at a time per database
 
 
-class MigrationFailed(Exception):
+class MigrationFailed(PostgresError):
+    """A shipped SQL file failed (`file`, as role `user`); not retriable: a human fixes the grant
+    or the database, then runs the migration again."""
+
     def __init__(self, file: str, sqlstate: str, message: str, user: str) -> None:
-        self.file, self.sqlstate, self.user = file, sqlstate, user
-        super().__init__(f"{file}: {message} (SQLSTATE {sqlstate})")
+        super().__init__(f"{file}: {message} (SQLSTATE {sqlstate})", sqlstate=sqlstate)
+        self.file, self.user = file, user
 
     @property
     def lacks_privilege(self) -> bool:
@@ -70,10 +74,16 @@ async def _apply_one(conn: asyncpg.Connection, file: SqlFile) -> Outcome:
 
 
 async def apply_to(dsn: str, files: Sequence[SqlFile], *, connect_timeout: float = 15) -> list[Outcome]:
-    """Connect to `dsn`, apply `files`, disconnect. Connection failures leave as asyncpg or OS
-    errors; a failing file as `MigrationFailed`."""
-    conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    """Connect to `dsn`, apply `files`, disconnect. A failing file leaves as `MigrationFailed`; a
+    connection that fails as the `PostgresError` of its SQLSTATE (`ConnectionLost` for a socket
+    error), its message naming asyncpg's error (`InvalidPasswordError: ...`)."""
     try:
-        return await apply_files(conn, files)
-    finally:
-        await conn.close()
+        conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+        try:
+            return await apply_files(conn, files)
+        finally:
+            await conn.close()
+    except asyncpg.PostgresError as exc:  # connecting (apply_files raises MigrationFailed for its own)
+        raise from_sqlstate(getattr(exc, "sqlstate", None), f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:  # refused, unreachable, reset, timed out (TimeoutError is an OSError)
+        raise ConnectionLost(f"{type(exc).__name__}: {exc}") from exc

@@ -24,9 +24,9 @@ import asyncpg
 import orjson
 
 from connectors.postgres.errors import (
-    ConfigurationError,
     PermissionDenied,
     PostgresError,
+    SetupError,
     invalid_dsn,
     translate_errors,
 )
@@ -84,7 +84,7 @@ def quote_ident(name: str) -> str:
 
 def _check_slot_name(slot: str) -> None:
     if not _SLOT_NAME.match(slot):
-        raise ConfigurationError(f"invalid slot name {slot!r}: use 1-63 lower-case letters, digits or underscores")
+        raise SetupError(f"invalid slot name {slot!r}: use 1-63 lower-case letters, digits or underscores")
 
 
 @asynccontextmanager
@@ -92,7 +92,7 @@ async def connect(dsn: str, *, connect_timeout: float = 10.0, setting: str = DSN
                   session: Mapping[str, str] | None = None) -> AsyncIterator[asyncpg.Connection]:
     """Open a connection with ``SESSION_SETTINGS`` (and `session`) applied; close it on exit.
 
-    A DSN asyncpg cannot parse raises ``ConfigurationError`` naming `setting` (the variable the
+    A DSN asyncpg cannot parse raises ``SetupError`` naming `setting` (the variable the
     DSN came from), never the DSN: see ``errors.invalid_dsn``."""
     conn: asyncpg.Connection | None = None
     with translate_errors("connect to PostgreSQL"):
@@ -131,13 +131,13 @@ async def preflight(conn: asyncpg.Connection) -> None:
         )
     assert row is not None  # current_user always has a pg_roles row
     if row["wal_level"] != "logical":
-        raise ConfigurationError(
+        raise SetupError(
             f"wal_level is {row['wal_level']!r}: set wal_level=logical in postgresql.conf and restart"
         )
     if row["max_slots"] < 1:
-        raise ConfigurationError("max_replication_slots is 0: raise it in postgresql.conf and restart")
+        raise SetupError("max_replication_slots is 0: raise it in postgresql.conf and restart")
     if row["encoding"] != "UTF8":
-        raise ConfigurationError(f"server_encoding is {row['encoding']}; the decoder expects UTF8")
+        raise SetupError(f"server_encoding is {row['encoding']}; the decoder expects UTF8")
     if not (row["rolsuper"] or row["rolreplication"]):
         raise PermissionDenied(
             "the role lacks the REPLICATION attribute needed to read a slot: "
@@ -168,7 +168,7 @@ async def ensure_publication(conn: asyncpg.Connection, publication: str, table: 
     if row is not None:
         problem = publication_problem(dict(row), publication, qualified)
         if problem is not None:
-            raise ConfigurationError(problem)
+            raise SetupError(problem)
         return False
     ddl = f"CREATE PUBLICATION {quote_ident(publication)} FOR TABLE {qualified}"
     try:
@@ -220,7 +220,7 @@ async def ensure_slot(conn: asyncpg.Connection, slot: str) -> bool:
         )
     if row is not None:
         if row["slot_type"] != "logical" or row["plugin"] != "pgoutput" or not row["here"]:
-            raise ConfigurationError(
+            raise SetupError(
                 f"slot {slot!r} exists but is not a pgoutput logical slot of this database "
                 f"(type={row['slot_type']}, plugin={row['plugin']}); drop it or pick another name"
             )

@@ -29,8 +29,8 @@ from connectors.postgrest.errors import (
     PostgrestRejected,
     PostgrestUnavailable,
     error_class_for,
-    scrub,
 )
+from connectors.redaction import scrub
 from streamer.config import DestinationSettings, is_loopback
 
 # docs/postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
@@ -160,6 +160,11 @@ class PostgrestClient:
         except httpx.TransportError as exc:
             detail = scrub(str(exc), self._secrets)
             raise PostgrestUnavailable(f"{action}: {type(exc).__name__}: {detail}") from exc
+        except httpx.HTTPError as exc:  # the rest of httpx's: an answer it could not decode, a redirect loop
+            detail = scrub(str(exc), self._secrets)
+            raise PostgrestBadResponse(f"{action}: {type(exc).__name__}: {detail}") from exc
+        except httpx.InvalidURL as exc:  # a path or parameter httpx cannot put in a URL
+            raise PostgrestConfigError(f"{action}: {scrub(str(exc), self._secrets)}") from exc
 
     def _error(self, response: httpx.Response, action: str) -> PostgrestError:
         body = scrub(response.text, self._secrets)

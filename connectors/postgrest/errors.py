@@ -1,6 +1,7 @@
 """PostgREST errors, translated at the connector boundary.
 
-    PostgrestError             root: status, code, message, details, hint, retry_after, body
+    PostgrestError             root (a `connectors.errors.ConnectorError`): status, code, message,
+                               details, hint, retry_after, body
     ├── PostgrestUnavailable   network error, timeout, 408, 429, 5xx: retriable
     ├── PostgrestAuthError     401/403: the key is wrong or lacks a grant; stop and say why
     ├── PostgrestSchemaDrift   the destination's schema (cache) and our rows disagree: pause
@@ -12,12 +13,15 @@
     └── PostgrestConfigError   the client was built wrong (e.g. plain HTTP to a remote host)
 
 `error_class_for(status, code)` is the one place that decides which class a response gets.
-No message, repr or `body` ever contains the service key: `scrub()` removes it.
+No message, repr or `body` ever contains the service key: the client scrubs it out
+(`connectors.redaction.scrub`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from connectors.errors import ConnectorError
 
 BODY_LIMIT = 2_000
 
@@ -52,10 +56,9 @@ PERMANENT_SERVER_CODES = frozenset({"21000", "42P17"})
 PERMANENT_SERVER_CLASSES = frozenset({"09", "2D", "38", "39", "3B", "54", "P0"})
 
 
-class PostgrestError(Exception):
-    """A failed PostgREST call. `status` is None when no response arrived."""
-
-    retriable = False
+class PostgrestError(ConnectorError):
+    """A failed PostgREST call. `status` is None when no response arrived; the class (and so
+    `retriable`) follows the status and code (`error_class_for`)."""
 
     def __init__(
         self,
@@ -67,8 +70,9 @@ class PostgrestError(Exception):
         hint: str | None = None,
         retry_after: float | None = None,
         body: str = "",
+        retriable: bool | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, retriable=retriable)
         self.message = message
         self.status = status
         self.code = code
@@ -136,11 +140,3 @@ def destination_wide(status: int, code: str | None) -> bool:
 def caused_by_rows(code: str | None) -> bool:
     """True for a server error whose SQLSTATE says the rows set it off, whatever its status."""
     return code is not None and (code in PERMANENT_SERVER_CODES or code[:2] in PERMANENT_SERVER_CLASSES)
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """`text` with every non-empty secret replaced by `***`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

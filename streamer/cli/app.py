@@ -6,14 +6,15 @@ import asyncio
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from connectors.redaction import masked_urls
 from streamer.cli import render
-from streamer.config import Settings, mask_url
-from streamer.errors import ConfigError, StreamerError
+from streamer.config import Settings
+from streamer.errors import StreamerError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Keeps Gestão Scouter's leads in step with TabuladorMax through Kafka.")
@@ -42,16 +43,6 @@ def config_show(config: ConfigOption = None) -> None:
     out.print_json(data=masked_urls(settings.model_dump(mode="json")))
 
 
-def masked_urls(value: Any) -> Any:
-    """`value` (JSON-like) with every URL's password and query values masked (`config.mask_url`):
-    a destination URL such as https://user:pw@host/?apikey=... is not a `SecretStr`."""
-    if isinstance(value, dict):
-        return {k: masked_urls(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked_urls(v) for v in value]
-    return mask_url(value) if isinstance(value, str) and "://" in value else value
-
-
 @db_app.command("migrate")
 def db_migrate(
     target: Annotated[str, typer.Option(help="source, destination or both")] = "both",
@@ -64,12 +55,10 @@ def db_migrate(
     targets = ("source", "destination") if target == "both" else (target,)
     if any(t not in ("source", "destination") for t in targets):
         fail(f"--target must be source, destination or both, not {target!r}", 2)
-    try:
+    with reported():
         for name in targets:
             for outcome in asyncio.run(migrate(settings, name)):  # type: ignore[arg-type]
                 out.print(f"{name}: {outcome.name}: {outcome.action}", highlight=False)
-    except StreamerError as exc:
-        fail(str(exc))
 
 
 def _stack(settings: Settings):  # type: ignore[no-untyped-def]
@@ -189,12 +178,8 @@ def mapping_import(path: Annotated[Path, typer.Argument(help="A mapping file to 
     from streamer.sink.mapping_admin import import_mapping
 
     settings = settings_or_exit(config)
-    try:
+    with reported():
         mapping = import_mapping(settings, path)
-    except ConfigError as exc:
-        fail("; ".join(exc.problems), 2)
-    except Exception as exc:  # connector errors carry their own message
-        fail(f"{type(exc).__name__}: {exc}")
     out.print(f"installed {len(mapping.field_mappings)} field mapping(s) as {settings.sink.mapping_file}; "
               "restart the sink to use it", highlight=False)
 
@@ -250,11 +235,9 @@ def run(config: ConfigOption = None) -> None:
     settings = settings_or_exit(config)
     setup_logging(settings)
     metrics = Metrics()
-    try:
+    with reported():  # a component's settings or the port: ConfigError, exit 2
         components = build_components(settings, metrics)
         sock = bind_http(settings.http.host, settings.http.port)  # before any component starts
-    except StreamerError as exc:
-        fail(str(exc), 2)
     raise typer.Exit(asyncio.run(serve(settings, components, metrics, sock=sock)))
 
 

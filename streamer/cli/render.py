@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from streamer.config import mask_urls
+from connectors.redaction import mask_urls
 
 if TYPE_CHECKING:
     from streamer.check import CheckResult

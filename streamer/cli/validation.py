@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from streamer.cli.common import ConfigOption, err, fail, out, settings_or_exit
-from streamer.config import Settings, mask_urls
+from connectors.redaction import mask_urls
+from streamer.cli.common import ConfigOption, err, fail, out, reported, settings_or_exit
+from streamer.config import Settings
 
 validate_app = typer.Typer(no_args_is_help=True, help="Check the destination's schema and the connection to it.")
 schema_app = typer.Typer(no_args_is_help=True, help="The destination's PostgREST schema cache.")
@@ -68,11 +69,9 @@ def validate_schema_cmd(
     from streamer.validation.schema_check import validate_schema
 
     settings = settings_or_exit(config)
-    mapping = _mapping_or_exit(settings)  # outside the `except Exception` below: it exits with code 2
-    try:
+    mapping = _mapping_or_exit(settings)
+    with reported():  # connector and validation errors carry their own fix
         outcome = asyncio.run(validate_schema(settings, mapping, use_cache=not no_cache))
-    except Exception as exc:  # connector and validation errors carry their own fix
-        fail(mask_urls(str(exc)))
     report = outcome.report
     if report.findings:
         table = Table("severity", "column", "source", "destination", "problem")
@@ -106,7 +105,6 @@ def validate_config_cmd(config: ConfigOption = None, as_json: JsonOption = False
 def schema_reload_cache(config: ConfigOption = None) -> None:
     """Make the destination's PostgREST reload its schema cache; wait until it shows our columns."""
     from streamer.validation.reload import reload_schema_cache
-    from streamer.validation.report import CheckFailed
     from streamer.validation.schema_check import result_cache
 
     settings = settings_or_exit(config)
@@ -118,13 +116,9 @@ def schema_reload_cache(config: ConfigOption = None) -> None:
             err.print(f"waiting for the schema cache: {seconds:.0f}s, not yet shown: {', '.join(missing[:5])}",
                       highlight=False, markup=False)
 
-    mapping = _mapping_or_exit(settings)  # outside the `except Exception` below: it exits with code 2
-    try:
+    mapping = _mapping_or_exit(settings)
+    with reported():  # a failed check carries its fix; connector errors name what failed
         outcome = asyncio.run(reload_schema_cache(settings, mapping, progress=progress))
-    except CheckFailed as exc:
-        fail(mask_urls(f"{exc.detail}. Fix: {exc.fix}" if exc.fix else exc.detail))
-    except Exception as exc:  # connector errors name what failed
-        fail(mask_urls(str(exc)))
     result_cache(settings).clear()
     out.print(outcome.how, highlight=False, markup=False)
     if outcome.not_in_database:

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import asyncpg
 
-from streamer.monitor.mask import mask_message
+from connectors.redaction import mask_message
 from streamer.state import failures
 from streamer.state import store as jobs
 from streamer.state.errors import JobNotFound

@@ -72,10 +72,13 @@ def import_mapping(settings: Settings, path: Path) -> FieldMapping:
     if unknown:
         raise ConfigError([f"{path}: the destination table {settings.destination.table!r} has no column(s) "
                            f"{', '.join(sorted(unknown))} (`streamer validate schema` prints the SQL)"])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(target.suffix + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(target.suffix + ".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise ConfigError([f"cannot write {target} (STREAMER_SINK__MAPPING_FILE): {problem(exc)}"]) from None
     asyncio.run(_audit(settings, {"file": str(path), "installed_as": str(target),
                                   "sha256": hashlib.sha256(data).hexdigest(),
                                   "fieldMappings": len(mapping.field_mappings)}))

@@ -19,8 +19,9 @@ import httpx
 import jwt
 
 from connectors.postgres.slot import connect
+from connectors.redaction import mask_url
 from schemas.mapping import FieldMapping
-from streamer.config import Settings, is_loopback, mask_url
+from streamer.config import Settings, is_loopback
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
 from streamer.validation.rls import rls_check

@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from connectors.postgrest.client import quote_columns
-from connectors.postgrest.errors import scrub
+from connectors.redaction import scrub
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from schemas.mapping import FieldMapping
 from streamer.config import Settings
 from streamer.destination.catalog import read_columns
 from streamer.destination.fix_sql import RELOAD_NOTIFY
+from streamer.errors import CheckFailed
 from streamer.validation.probe import Probe
-from streamer.validation.report import CheckFailed
 from streamer.validation.schema import written_columns
 from streamer.validation.schema_check import DEST_SCHEMA, read_source
 

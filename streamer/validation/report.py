@@ -3,7 +3,8 @@
     Check("key", "fail", "the key's role is 'anon'", fix="use the service_role key ...")
 
 `overall(checks)` is the exit code: 1 if any check failed, else 0 (warnings pass).
-`run_check` turns a probe's exception into a failed line, so one broken part never hides others.
+`run_check` turns a probe's exception into a failed line, so one broken part never hides others;
+a probe ends itself with `streamer.errors.CheckFailed(detail, fix)`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from streamer.errors import CheckFailed
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -25,15 +28,6 @@ class Check:
     @property
     def failed(self) -> bool:
         return self.status == "fail"
-
-
-class CheckFailed(Exception):
-    """Raised inside a probe to end it with a failed line carrying `fix`."""
-
-    def __init__(self, detail: str, fix: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.fix = fix
 
 
 def overall(checks: Sequence[Check]) -> int:

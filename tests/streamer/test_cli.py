@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from connectors.postgres.errors import ConfigurationError, ConnectionLost
+from connectors.postgres.errors import ConnectionLost, SetupError
 from streamer.cli.app import app, reported
 from streamer.devstack.stack import Endpoints
 
@@ -84,7 +84,7 @@ def test_mapping_export_writes_the_file(tmp_path: Path) -> None:
 def test_a_missing_table_gets_the_migration_command() -> None:
     """A relation that does not exist (SQLSTATE 42P01) is reported with `streamer db migrate --target source`."""
     with pytest.raises(typer.Exit) as caught, reported():
-        raise ConfigurationError('list jobs: relation "public.gestao_scouter_export_jobs" does not exist '
+        raise SetupError('list jobs: relation "public.gestao_scouter_export_jobs" does not exist '
                                  "(SQLSTATE 42P01)", sqlstate="42P01")
     assert caught.value.exit_code == 1
     with pytest.raises(typer.Exit) as lost, reported():
@@ -95,7 +95,7 @@ def test_a_missing_table_gets_the_migration_command() -> None:
 def test_the_missing_table_message_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
     """The `error:` line holds the server's message and the fix."""
     with pytest.raises(typer.Exit), reported():
-        raise ConfigurationError('relation "x" does not exist', sqlstate="42P01")
+        raise SetupError('relation "x" does not exist', sqlstate="42P01")
     assert capsys.readouterr().err.strip() == ('error: relation "x" does not exist: '
                                                "run `streamer db migrate --target source`")
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from connectors.postgres.errors import ConfigurationError
+from connectors.postgres.errors import SetupError
 from connectors.postgres.slot import CAPTURE_SESSION, connect
 from streamer.devstack.stack import Endpoints
 
@@ -28,7 +28,7 @@ async def test_an_unparsable_dsn_is_a_configuration_error_naming_the_setting_not
 ) -> None:
     """The message names STREAMER_SOURCE__DSN and says to percent-encode; neither it, its repr,
     nor its printed traceback holds any piece of the password or of the host part after it."""
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(SetupError) as caught:
         async with connect(dsn, connect_timeout=2, setting="STREAMER_SOURCE__DSN"):
             pass
     error = caught.value
@@ -42,7 +42,7 @@ async def test_an_unparsable_dsn_is_a_configuration_error_naming_the_setting_not
 
 async def test_without_a_setting_name_it_points_at_both_dsn_settings() -> None:
     """Callers that do not say which setting the DSN came from get both names."""
-    with pytest.raises(ConfigurationError, match="STREAMER_SOURCE__DSN .or STREAMER_DESTINATION__DSN."):
+    with pytest.raises(SetupError, match="STREAMER_SOURCE__DSN .or STREAMER_DESTINATION__DSN."):
         async with connect(BAD_DSNS[0][0], connect_timeout=2):
             pass
 

@@ -6,11 +6,11 @@ import asyncpg
 import pytest
 
 from connectors.postgres.errors import (
-    ConfigurationError,
     ConnectionLost,
     PermissionDenied,
     PostgresError,
     RowRejected,
+    SetupError,
     TransientError,
     classify,
     translate_errors,
@@ -29,8 +29,8 @@ from connectors.postgres.errors import (
         ("53300", TransientError, True),
         ("42501", PermissionDenied, False),
         ("28P01", PermissionDenied, False),
-        ("55000", ConfigurationError, False),
-        ("42704", ConfigurationError, False),
+        ("55000", SetupError, False),
+        ("42704", SetupError, False),
         ("22P02", RowRejected, False),
         ("22003", RowRejected, False),
         ("23505", RowRejected, False),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from connectors.postgres import slot as pgslot
-from connectors.postgres.errors import ConfigurationError, PermissionDenied
+from connectors.postgres.errors import PermissionDenied, SetupError
 
 
 class FakeConn:
@@ -23,9 +23,9 @@ class FakeConn:
 @pytest.mark.parametrize(
     ("row", "error", "match"),
     [
-        ({"wal_level": "replica", "rolreplication": True}, ConfigurationError, "wal_level=logical"),
-        ({"max_slots": 0, "rolreplication": True}, ConfigurationError, "max_replication_slots"),
-        ({"encoding": "LATIN1", "rolreplication": True}, ConfigurationError, "UTF8"),
+        ({"wal_level": "replica", "rolreplication": True}, SetupError, "wal_level=logical"),
+        ({"max_slots": 0, "rolreplication": True}, SetupError, "max_replication_slots"),
+        ({"encoding": "LATIN1", "rolreplication": True}, SetupError, "UTF8"),
         ({"rolreplication": False}, PermissionDenied, "REPLICATION"),
     ],
 )

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.postgres import slot as pgslot
 from connectors.postgres.assembler import TransactionAssembler, TxBatch
-from connectors.postgres.errors import ConfigurationError, PermissionDenied
+from connectors.postgres.errors import PermissionDenied, SetupError
 from connectors.postgres.pgoutput import Commit, LogicalMessage, decode
 from connectors.postgres.pgtypes import convert_row
 
@@ -76,7 +76,7 @@ async def test_ensure_publication_and_slot_are_idempotent(source: Source):
 async def test_publication_missing_the_table_is_a_configuration_error(source: Source):
     """An existing publication that does not publish the table is reported, not altered."""
     await source.conn.execute(f"CREATE PUBLICATION {source.publication}")
-    with pytest.raises(ConfigurationError, match="ADD TABLE"):
+    with pytest.raises(SetupError, match="ADD TABLE"):
         await pgslot.ensure_publication(source.conn, source.publication, source.table)
 
 
@@ -91,7 +91,7 @@ async def test_a_publication_that_would_drop_changes_is_refused_with_the_alter(
     """Created by someone else with fewer operations, a row filter or a column list, an existing
     publication would lose changes silently: refused, naming what and the ALTER that fixes it."""
     await source.conn.execute(f"CREATE PUBLICATION {source.publication} FOR TABLE public.{source.table} {options}")
-    with pytest.raises(ConfigurationError, match=said) as caught:
+    with pytest.raises(SetupError, match=said) as caught:
         await pgslot.ensure_publication(source.conn, source.publication, source.table)
     fix = str(caught.value).split(": ALTER", 1)[1]
     assert fix.startswith(" PUBLICATION")
@@ -101,14 +101,14 @@ async def test_a_publication_that_would_drop_changes_is_refused_with_the_alter(
 
 async def test_publication_for_a_missing_table_is_a_configuration_error(source: Source):
     """Creating a publication for a table that does not exist says so."""
-    with pytest.raises(ConfigurationError, match="cannot create publication"):
+    with pytest.raises(SetupError, match="cannot create publication"):
         await pgslot.ensure_publication(source.conn, source.publication, "no_such_table_" + source.slot)
 
 
 async def test_slot_with_another_plugin_is_refused(source: Source):
     """A same-named slot using another output plugin is a configuration error."""
     await source.conn.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", source.slot)
-    with pytest.raises(ConfigurationError, match="not a pgoutput"):
+    with pytest.raises(SetupError, match="not a pgoutput"):
         await pgslot.ensure_slot(source.conn, source.slot)
 
 
@@ -199,8 +199,8 @@ async def test_drop_slot_reports_whether_it_existed(source: Source):
 
 
 async def test_peek_of_a_missing_slot_is_a_configuration_error(source: Source):
-    """Reading a slot that does not exist raises ConfigurationError (SQLSTATE 42704)."""
-    with pytest.raises(ConfigurationError) as info:
+    """Reading a slot that does not exist raises SetupError (SQLSTATE 42704)."""
+    with pytest.raises(SetupError) as info:
         await pgslot.peek(source.conn, source.slot, source.publication, 1)
     assert info.value.sqlstate == "42704"
 

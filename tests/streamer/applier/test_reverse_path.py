@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from connectors.kafka.client import Admin, Consumer, Producer
-from connectors.postgres.errors import ConfigurationError
+from connectors.postgres.errors import SetupError
 from schemas.event import ChangeEvent, SourceInfo, to_record
 from streamer.applier.component import ReverseApplier
 from streamer.config import ApplierSettings, KafkaSettings, Settings, SourceSettings, WebhookSettings
@@ -243,7 +243,7 @@ async def test_a_dsn_with_an_unencoded_slash_in_the_password_fails_naming_the_se
     names STREAMER_SOURCE__DSN and holds no fragment of the password (asyncpg's ValueError does)."""
     bad = settings.model_copy(update={"source": SourceSettings.model_construct(
         dsn=SecretStr("postgresql://streamer:s3cr/etPW@127.0.0.1:54321/tabuladormax"))})
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(SetupError) as caught:
         await asyncio.wait_for(ReverseApplier(bad, Metrics()).run(asyncio.Event()), 30)
     assert "STREAMER_SOURCE__DSN" in str(caught.value) and "percent-encode" in str(caught.value)
     assert not any(fragment in repr(caught.value) for fragment in ("s3cr", "etPW"))

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connectors.postgres.errors import ConfigurationError, ConnectionLost
+from connectors.postgres.errors import ConnectionLost, SetupError
 from streamer.cli.app import app
+from streamer.errors import CheckFailed
 from streamer.validation.config_check import url_check
 from streamer.validation.doctor import _migrated
 from streamer.validation.reload import Unanswered, wait_for_columns
-from streamer.validation.report import Check, CheckFailed, run_check
+from streamer.validation.report import Check, run_check
 
 runner = CliRunner()
 
@@ -67,7 +68,7 @@ async def test_an_answer_between_silences_restarts_the_count_and_the_last_error_
 async def test_doctor_names_the_migration_for_a_missing_job_table() -> None:
     """The jobs and errors checks on a source never migrated say `streamer db migrate --target source`."""
     async def missing() -> Check:
-        raise ConfigurationError('reading export jobs: relation "public.gestao_scouter_export_jobs" does not '
+        raise SetupError('reading export jobs: relation "public.gestao_scouter_export_jobs" does not '
                                  "exist (SQLSTATE 42P01)", sqlstate="42P01")
 
     async def lost() -> Check:
