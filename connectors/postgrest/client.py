@@ -22,6 +22,8 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+# postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
+from connectors.net import is_loopback
 from connectors.postgrest.errors import (
     PostgrestBadResponse,
     PostgrestConfigError,
@@ -31,7 +33,7 @@ from connectors.postgrest.errors import (
     error_class_for,
     scrub,
 )
-from streamer.config import DestinationSettings, is_loopback
+from connectors.postgrest.settings import DestinationSettings
 
 # postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
 # keeps the response body empty (we never need the rows back).

@@ -23,8 +23,8 @@ from schemas.event import Connector, now_ms
 from schemas.json_exact import loads as loads_exact
 from streamer.capture.events import from_row
 from streamer.capture.produce import EventBuffer
-from streamer.config import SourceSettings
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 
 Mode = Literal["never", "initial", "always"]
 

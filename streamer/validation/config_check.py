@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
+from connectors.net import is_loopback
 from connectors.postgres.slot import connect
 from schemas.mapping import FieldMapping
-from streamer.config import Settings, is_loopback, mask_url
+from streamer.config import Settings, mask_url
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
 from streamer.validation.rls import rls_check

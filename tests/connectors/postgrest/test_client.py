@@ -23,7 +23,7 @@ from connectors.postgrest.errors import (
     PostgrestSchemaDrift,
     PostgrestUnavailable,
 )
-from streamer.config import DestinationSettings
+from connectors.postgrest.settings import DestinationSettings
 
 KEY = "service-key-abc.def.ghi"
 URL = "https://gestao.example.co/rest/v1"

@@ -15,14 +15,17 @@ import orjson
 import pytest
 
 from connectors.kafka.client import Admin, Consumer
+from connectors.kafka.settings import KafkaSettings
 from connectors.postgres.migrations import apply_to
+from connectors.postgrest.settings import DestinationSettings
 from schemas.event import header
 from schemas.sql_files import migration_files
-from streamer.config import DestinationSettings, HistorySettings, KafkaSettings, Settings, SourceSettings
+from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
 from streamer.history import store
 from streamer.history.progress import record_outcomes
 from streamer.history.store import Job
+from streamer.sections import HistorySettings, SourceSettings
 
 
 @dataclass

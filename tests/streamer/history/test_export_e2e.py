@@ -14,13 +14,14 @@ import pytest
 
 from connectors.kafka.client import Admin, Producer
 from streamer.capture.events import from_row, to_record
-from streamer.config import Settings, SinkSettings
+from streamer.config import Settings
 from streamer.devstack.scratch import ScratchPair
 from streamer.devstack.stack import Endpoints
 from streamer.history import failures, replay, store
 from streamer.history.component import ExporterComponent
 from streamer.history.export import run_job
 from streamer.metrics import Metrics
+from streamer.sections import SinkSettings
 from tests.streamer.history.conftest import history_settings, job_now, wait_for
 
 sink_component = pytest.importorskip("streamer.sink.component")
