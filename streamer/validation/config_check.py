@@ -155,7 +155,7 @@ async def validate_config(
     checks.append(key_check(key))
     if checks[1].failed or not key:
         return checks
-    async with Probe(dest.rest_url, key, timeout=dest.timeout_seconds, transport=transport) as probe:
+    async with Probe.from_settings(dest, transport=transport) as probe:
         root = await probe.openapi()
         checks += [answer_check(root), openapi_check(root), table_check(root, dest.table)]
         if checks[-1].status == "ok":
