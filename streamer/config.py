@@ -4,6 +4,10 @@ Values come from environment variables prefixed `STREAMER_` (nested with `__`, e
 `STREAMER_SINK__BATCH_SIZE=50`) and optionally a TOML file (`STREAMER_CONFIG_FILE` or
 `--config`), environment first. Defaults match the local stack (`streamer dev up`), except the
 secrets, which `streamer dev env` prints.
+
+`Settings` composes the connectors' own models (`connectors/kafka/settings.py`,
+`connectors/postgrest/settings.py`, `connectors/postgres/settings.py` under `source`), the feature
+sections (`streamer/sections.py`) and the core's own sections below (http, log, run).
 """
 
 from __future__ import annotations
