@@ -34,15 +34,17 @@ from aiokafka.structs import TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.kafka.client import Consumer  # noqa: E402
+from connectors.kafka.settings import KafkaSettings  # noqa: E402
 from connectors.postgres import slot as slots  # noqa: E402
 from connectors.postgres.assembler import TransactionAssembler  # noqa: E402
 from connectors.postgres.pgoutput import decode  # noqa: E402
 from streamer.capture.component import CaptureComponent  # noqa: E402
 from streamer.capture.events import from_pgoutput  # noqa: E402
 from streamer.capture.outbox import OutboxSource  # noqa: E402
-from streamer.config import KafkaSettings, Settings, SourceSettings  # noqa: E402
+from streamer.config import Settings  # noqa: E402
 from streamer.demo.generator import INSERT, leads  # noqa: E402
 from streamer.metrics import Metrics  # noqa: E402
+from streamer.sections import SourceSettings  # noqa: E402
 
 
 def settings(mode: str, name: str) -> Settings:

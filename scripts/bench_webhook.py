@@ -34,8 +34,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.kafka.client import Admin  # noqa: E402
-from streamer.config import KafkaSettings, Settings, WebhookSettings  # noqa: E402
+from connectors.kafka.settings import KafkaSettings  # noqa: E402
+from streamer.config import Settings  # noqa: E402
 from streamer.metrics import Metrics  # noqa: E402
+from streamer.sections import WebhookSettings  # noqa: E402
 
 PATH = "/functions/v1/sync-from-gestao-scouter"
 SECRET = "bench-secret-" + "x" * 40

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 
 from connectors.kafka.client import Admin
+from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.keys import role_of
 from streamer.config import Settings
 from streamer.errors import CheckFailed
@@ -50,16 +51,16 @@ async def check_kafka(settings: Settings) -> str:
     return f"{len(cluster.get('brokers', []))} broker(s), cluster {cluster.get('cluster_id')}"
 
 
-async def check_destination(settings: Settings) -> str:
+async def check_destination(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> str:
+    """The API root answers the key with an OpenAPI document that shows the table."""
     dest = settings.destination
-    if dest.service_key is None:
+    if dest.service_key is None or not dest.service_key.get_secret_value():
         raise CheckFailed("no service key: set STREAMER_DESTINATION__SERVICE_KEY")
     key = dest.service_key.get_secret_value()
     if role_of(key) not in (None, "service_role"):
         raise CheckFailed(f"the key's role is {role_of(key)!r}: use the service_role key, not the anon key")
-    async with httpx.AsyncClient(timeout=dest.timeout_seconds) as client:
-        response = await client.get(f"{dest.rest_url}/",
-                                    headers={"apikey": key, "Authorization": f"Bearer {key}"})
+    async with PostgrestClient.from_settings(dest, transport=transport) as client:
+        response = await client.request("GET", "")
     if response.status_code != 200:
         raise CheckFailed(f"GET /rest/v1/ answered {response.status_code}")
     if dest.table not in response.json().get("definitions", {}):

@@ -10,7 +10,7 @@ import asyncpg
 import hypothesis  # noqa: F401  (see below)
 import pytest
 
-from streamer.config import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
 from streamer.devstack.stack import Endpoints
 from tests.services import find_services
 from tests.streamer.sink.pipeline import Pipeline

@@ -14,7 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata, TopicPartition
 
 from connectors.kafka.errors import translate_kafka_errors
-from streamer.config import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
 
 Headers = Sequence[tuple[str, bytes]]
 

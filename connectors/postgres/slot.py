@@ -76,7 +76,8 @@ class SlotStatus:
 
 
 def quote_ident(name: str) -> str:
-    """Quote an SQL identifier (for DDL, where parameters are not allowed)."""
+    """Quote an SQL identifier (for DDL, where parameters are not allowed): `"x"` always, doubling
+    quotes inside, so any name is safe (the one quoting of identifiers, for DDL and printed SQL alike)."""
     if not name or "\x00" in name:
         raise ValueError(f"invalid identifier {name!r}")
     return '"' + name.replace('"', '""') + '"'

@@ -1,11 +1,14 @@
-"""An async PostgREST client for the sink: bulk upserts, deletes by id, reads and the OpenAPI root.
+"""The one async client of the destination's PostgREST API: bulk upserts, deletes by id, reads, the
+OpenAPI root, and single requests for diagnostics that report an answer rather than raise on it.
 
     async with PostgrestClient.from_settings(settings.destination) as client:
         await client.upsert("leads", rows, columns=("id", "name"))
         await client.delete("leads", [7, 8])
 
 The client owns one pooled keep-alive `httpx.AsyncClient`; tests pass `transport=` (for example
-`httpx.MockTransport`). Every failure leaves as a `connectors.postgrest.errors.PostgrestError`.
+`httpx.MockTransport`). Every failure of the typed methods leaves as a
+`connectors.postgrest.errors.PostgrestError`; `request` returns any answer and leaves a transport
+failure as httpx's own error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+# postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
+from connectors.net import is_loopback
 from connectors.postgrest.errors import (
     PostgrestBadResponse,
     PostgrestConfigError,
@@ -30,13 +35,14 @@ from connectors.postgrest.errors import (
     PostgrestUnavailable,
     error_class_for,
 )
+from connectors.postgrest.settings import DestinationSettings
 from connectors.redaction import scrub
-from streamer.config import DestinationSettings, is_loopback
 
 # docs/postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
 # keeps the response body empty (we never need the rows back).
 PREFER_UPSERT = "resolution=merge-duplicates,return=minimal"
 PREFER_MINIMAL = "return=minimal"
+OPENAPI_ACCEPT = "application/openapi+json, application/json"
 # docs/postgrest.md §6: long `in.(…)` filters fail at the proxy with "URI too long"; 100 bigint ids
 # keep a DELETE URL near 1.5 kB.
 DELETE_CHUNK = 100
@@ -65,8 +71,7 @@ class PostgrestClient:
         self._secrets = (key,)
         self._http = httpx.AsyncClient(
             base_url=self.rest_url + "/",
-            # docs/postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
-            headers={**(headers or {}), "apikey": key, "Authorization": f"Bearer {key}"},
+            headers={**(headers or {}), **key_headers(key)},
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
@@ -134,19 +139,31 @@ class PostgrestClient:
     async def openapi(self) -> dict[str, Any]:
         """The Swagger 2.0 document at the API root (docs/postgrest.md §5); needs the service key."""
         response = await self._send("GET", "", action="reading the OpenAPI document",
-                                    headers={"Accept": "application/openapi+json, application/json"})
+                                    headers={"Accept": OPENAPI_ACCEPT})
         data = self._json(response, "reading the OpenAPI document")
         if not isinstance(data, dict):
             raise PostgrestBadResponse("reading the OpenAPI document: expected a JSON object",
                                        status=response.status_code)
         return data
 
+    async def request(
+        self, method: str, path: str, *, params: Any = None, content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request to `path` under the API root, answered whatever its status (for diagnostics,
+        which report an answer rather than raise on it); a transport failure raises httpx's error."""
+        return await self._http.request(method, path, params=params, content=content, headers=headers)
+
+    def redact(self, text: str) -> str:
+        """`text` with the service key scrubbed out (for a detail that quotes a request or an error)."""
+        return scrub(text, self._secrets)
+
     async def _send(
         self, method: str, path: str, *, action: str, params: Any = None, content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         with self._translate_transport_errors(action):
-            response = await self._http.request(method, path, params=params, content=content, headers=headers)
+            response = await self.request(method, path, params=params, content=content, headers=headers)
         if response.is_success:
             return response
         raise self._error(response, action)
@@ -187,6 +204,12 @@ class PostgrestClient:
         except orjson.JSONDecodeError as exc:
             raise PostgrestBadResponse(f"{action}: the response is not JSON", status=response.status_code,
                                        body=scrub(response.text, self._secrets)) from exc
+
+
+def key_headers(key: str) -> dict[str, str]:
+    """The headers that present `key`, the one place they are written."""
+    # postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
+    return {"apikey": key, "Authorization": f"Bearer {key}"}
 
 
 def quote_columns(columns: Sequence[str]) -> str:

@@ -21,9 +21,9 @@ from schemas.event import from_row
 from schemas.json_exact import loads as loads_exact
 from streamer.capture.produce import EventBuffer
 from streamer.capture.truncate import report_truncate
-from streamer.config import SourceSettings
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 
 CHANNEL = "streamer_outbox"
 TRIGGER = "streamer_outbox_capture"

@@ -28,9 +28,9 @@ from streamer.capture.events import from_pgoutput
 from streamer.capture.produce import EventBuffer
 from streamer.capture.snapshot import restart_snapshot
 from streamer.capture.truncate import report_truncate
-from streamer.config import SourceSettings
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 
 
 class ReplicationSource:

@@ -22,8 +22,8 @@ from connectors.postgres.slot import quote_ident
 from schemas.event import Connector, from_row, now_ms
 from schemas.json_exact import loads as loads_exact
 from streamer.capture.produce import EventBuffer
-from streamer.config import SourceSettings
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 
 Mode = Literal["never", "initial", "always"]
 

@@ -14,17 +14,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from connectors.postgres.slot import quote_ident
+
 # PostgREST reloads its schema cache on this notification (docs/postgrest.md §4); Supabase's event
 # trigger sends it after DDL too, but a plain PostgREST (or our dev server) needs it said.
 RELOAD_NOTIFY = "NOTIFY pgrst, 'reload schema';"
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-def quote_ident(name: str) -> str:
-    """`"x"` always, doubling quotes inside: safe for any column name."""
-    if not name or "\x00" in name:
-        raise ValueError(f"invalid identifier {name!r}")
-    return '"' + name.replace('"', '""') + '"'
 
 
 def qualified(schema: str, table: str) -> str:

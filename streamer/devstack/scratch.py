@@ -12,10 +12,13 @@ from typing import Any
 import asyncpg
 import httpx
 
+from connectors.kafka.settings import KafkaSettings
 from connectors.postgres import slot as slots
+from connectors.postgrest.settings import DestinationSettings
 from schemas.json_exact import loads as loads_exact
-from streamer.config import DestinationSettings, KafkaSettings, Settings, SinkSettings, SourceSettings
+from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
+from streamer.sections import SinkSettings, SourceSettings
 
 
 @dataclass

@@ -26,7 +26,8 @@ from aiokafka.structs import TopicPartition
 
 from connectors.kafka.client import Consumer, common_options
 from connectors.kafka.errors import translate_kafka_errors
-from streamer.config import KafkaSettings, Settings
+from connectors.kafka.settings import KafkaSettings
+from streamer.config import Settings
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics

@@ -49,7 +49,7 @@ from pydantic import ValidationError
 from schemas.event import ChangeEvent
 from schemas.lead import SYNC_SOURCE_LOCAL
 from schemas.mapping import IDENTITY, SYNC_SOURCE_COLUMN, FieldMapping
-from streamer.config import SinkSettings
+from streamer.sections import SinkSettings
 from streamer.sink.deleted import RecentDeletes
 
 REASON_TOMBSTONE = "tombstone"

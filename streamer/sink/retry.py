@@ -36,7 +36,7 @@ from connectors.postgrest.errors import (
     PostgrestSchemaDrift,
     PostgrestUnavailable,
 )
-from streamer.config import SinkSettings
+from streamer.sections import SinkSettings
 
 Jitter = Literal["full", "equal", "none"]
 # 2**63 × any sane `initial` is far past any cap; bounding the exponent avoids float overflow.

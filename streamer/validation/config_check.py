@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
+from connectors.net import is_loopback
 from connectors.postgres.slot import connect
 from connectors.redaction import mask_url
 from schemas.mapping import FieldMapping
-from streamer.config import Settings, is_loopback
+from streamer.config import Settings
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
 from streamer.validation.rls import rls_check
@@ -155,7 +156,7 @@ async def validate_config(
     checks.append(key_check(key))
     if checks[1].failed or not key:
         return checks
-    async with Probe(dest.rest_url, key, timeout=dest.timeout_seconds, transport=transport) as probe:
+    async with Probe.from_settings(dest, transport=transport) as probe:
         root = await probe.openapi()
         checks += [answer_check(root), openapi_check(root), table_check(root, dest.table)]
         if checks[-1].status == "ok":

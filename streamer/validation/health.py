@@ -12,9 +12,9 @@ from aiokafka.structs import TopicPartition
 
 from connectors.kafka.client import Consumer
 from connectors.kafka.errors import translate_kafka_errors
+from connectors.kafka.settings import KafkaSettings
 from connectors.postgres.errors import translate_errors
 from connectors.postgres.slot import SlotStatus, slot_status
-from streamer.config import KafkaSettings
 from streamer.validation.report import Check, Status
 
 GiB = 1024**3

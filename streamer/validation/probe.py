@@ -1,5 +1,6 @@
-"""Raw HTTP probes of the destination for diagnostics: status, PostgREST code and message of
-each answer, where the sink's `PostgrestClient` would raise (and skips empty upserts).
+"""HTTP probes of the destination for diagnostics: status, PostgREST code and message of each
+answer, sent through the sink's `PostgrestClient` (its `request`, which returns an answer where
+the typed methods would raise, and sends the empty upsert the typed `upsert` skips).
 
 How writing is proven without leaving data behind. `Prefer: tx=rollback` is silently ignored
 on Supabase (db-tx-end is `commit`, docs/postgrest.md §1.3), and writing then deleting a sentinel row
@@ -26,8 +27,14 @@ from typing import Any, Self
 import httpx
 import orjson
 
-from connectors.postgrest.client import quote_columns
-from connectors.redaction import scrub
+from connectors.postgrest.client import (
+    OPENAPI_ACCEPT,
+    PREFER_MINIMAL,
+    PREFER_UPSERT,
+    PostgrestClient,
+    quote_columns,
+)
+from connectors.postgrest.settings import DestinationSettings
 
 
 @dataclass(frozen=True)
@@ -43,31 +50,34 @@ class ProbeResult:
 
 
 class Probe:
-    """An httpx client with the key in `apikey` and `Authorization`; tests pass `transport`."""
+    """Diagnostic requests through a `PostgrestClient`, each answer kept as a `ProbeResult`."""
 
-    def __init__(self, rest_url: str, key: str, *, timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._key = key
-        self._http = httpx.AsyncClient(base_url=rest_url.rstrip("/") + "/", timeout=timeout, transport=transport,
-                                       headers={"apikey": key, "Authorization": f"Bearer {key}"})
+    def __init__(self, client: PostgrestClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: DestinationSettings, *,
+                      transport: httpx.AsyncBaseTransport | None = None) -> Self:
+        """A probe of the configured destination; tests pass `transport`."""
+        return cls(PostgrestClient.from_settings(settings, transport=transport))
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+        await self._client.aclose()
 
     async def openapi(self) -> ProbeResult:
-        return await self._request("GET", "", headers={"Accept": "application/openapi+json, application/json"})
+        return await self._request("GET", "", headers={"Accept": OPENAPI_ACCEPT})
 
     async def write(self, table: str, columns: list[str]) -> ProbeResult:
         """The empty upsert, then the DELETE matching nothing; the first failure, else the last."""
         upsert = await self._request(
             "POST", table, params={"columns": quote_columns(columns), "on_conflict": "id"}, content=b"[]",
-            headers={"Prefer": "resolution=merge-duplicates,return=minimal", "Content-Type": "application/json"})
+            headers={"Prefer": PREFER_UPSERT, "Content-Type": "application/json"})
         if upsert.status is None or not 200 <= upsert.status < 300:
             return upsert
-        return await self._request("DELETE", table, params={"id": "is.null"}, headers={"Prefer": "return=minimal"})
+        return await self._request("DELETE", table, params={"id": "is.null"}, headers={"Prefer": PREFER_MINIMAL})
 
     async def rpc(self, function: str) -> ProbeResult:
         """`POST /rpc/<function>` with no arguments."""
@@ -77,9 +87,9 @@ class Probe:
     async def _request(self, method: str, path: str, **kwargs: Any) -> ProbeResult:
         started = time.monotonic()
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            return ProbeResult(None, error=scrub(f"{type(exc).__name__}: {exc}", (self._key,)),
+            return ProbeResult(None, error=self._client.redact(f"{type(exc).__name__}: {exc}"),
                                seconds=time.monotonic() - started)
         return self._result(response, time.monotonic() - started)
 
@@ -92,5 +102,5 @@ class Probe:
         if isinstance(data, dict) and not response.is_success:
             code = data.get("code") if isinstance(data.get("code"), str) else None
             message = data.get("message") if isinstance(data.get("message"), str) else None
-        text = scrub(message or response.reason_phrase or "", (self._key,))
+        text = self._client.redact(message or response.reason_phrase or "")
         return ProbeResult(response.status_code, code, text, data, seconds)

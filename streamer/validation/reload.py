@@ -135,11 +135,10 @@ async def reload_schema_cache(
 ) -> ReloadOutcome:
     """Ask for a reload, then wait for the columns the sync writes that the database has."""
     dest = settings.destination
-    if dest.service_key is None:
+    if dest.service_key is None or not dest.service_key.get_secret_value():
         raise CheckFailed("no service key", "set STREAMER_DESTINATION__SERVICE_KEY")
     expected, not_in_db = await _expected_columns(settings, mapping)
-    async with Probe(dest.rest_url, dest.service_key.get_secret_value(), timeout=dest.timeout_seconds,
-                     transport=transport) as probe:
+    async with Probe.from_settings(dest, transport=transport) as probe:
         how = await (notify_via_dsn(dest.dsn.get_secret_value()) if dest.dsn else notify_via_rpc(probe))
 
         async def fetch() -> Mapping[str, Any]:

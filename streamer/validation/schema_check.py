@@ -10,8 +10,9 @@ from connectors.postgres.slot import connect
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestAuthError
 from schemas.mapping import IDENTITY, FieldMapping
-from streamer.config import Settings, SinkSettings
+from streamer.config import Settings
 from streamer.destination.catalog import Column, columns_from_openapi, overlay, read_columns
+from streamer.sections import SinkSettings
 from streamer.validation.cache import ResultCache, cache_key
 from streamer.validation.errors import ValidationError
 from streamer.validation.schema import SchemaReport, compare_schema

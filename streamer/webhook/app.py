@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from schemas.event import KafkaRecord, to_record
-from streamer.config import WebhookSettings
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.sections import WebhookSettings
 from streamer.webhook.auth import Claims, bearer_token, verify_token
 from streamer.webhook.errors import (
     AuthFailure,

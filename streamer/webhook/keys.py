@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
-from streamer.config import WebhookSettings
 from streamer.errors import ConfigError
 from streamer.logging import get_logger
+from streamer.sections import WebhookSettings
 from streamer.webhook.auth import Keys
 from streamer.webhook.errors import KeysUnavailable
 

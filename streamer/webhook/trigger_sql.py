@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from streamer.config import is_loopback
+from connectors.net import is_loopback
 
 DEFAULT_SECRET_NAME = "tabuladormax_webhook_key"
 # The seed's loop check: rows written by the TabuladorMax sync (or Supabase's tooling) are echoes.

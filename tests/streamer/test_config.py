@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from streamer.cli.app import app
-from streamer.config import Settings, SourceSettings, load_settings
+from streamer.config import Settings, load_settings
 from streamer.errors import ConfigError
+from streamer.sections import SourceSettings
 
 
 @pytest.fixture(autouse=True)

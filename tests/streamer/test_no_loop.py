@@ -17,8 +17,9 @@ import pytest
 from starlette.applications import Starlette
 
 from streamer.applier.component import ReverseApplier
-from streamer.config import ApplierSettings, Settings, WebhookSettings
+from streamer.config import Settings
 from streamer.metrics import Metrics
+from streamer.sections import ApplierSettings, WebhookSettings
 from streamer.webhook.component import WebhookBridge
 from streamer.webhook.trigger_sql import tagging_sql
 from tests.streamer.sink.pipeline import Pipeline, running

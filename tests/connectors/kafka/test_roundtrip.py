@@ -7,7 +7,7 @@ from aiokafka.structs import TopicPartition
 
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.errors import KafkaUnavailable
-from streamer.config import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 

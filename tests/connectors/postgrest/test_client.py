@@ -1,4 +1,5 @@
-"""The PostgREST client against `httpx.MockTransport`: requests sent, errors translated, key kept secret."""
+"""The PostgREST client against `httpx.MockTransport` (requests sent, errors translated, key kept secret)
+and, once, against the real dev server."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from connectors.postgrest.client import PostgrestClient, parse_retry_after, quote_columns
+from connectors.postgrest.client import PostgrestClient, key_headers, parse_retry_after, quote_columns
 from connectors.postgrest.errors import (
     PostgrestAuthError,
     PostgrestBadResponse,
@@ -23,7 +24,8 @@ from connectors.postgrest.errors import (
     PostgrestSchemaDrift,
     PostgrestUnavailable,
 )
-from streamer.config import DestinationSettings
+from connectors.postgrest.settings import DestinationSettings
+from streamer.devstack.stack import Endpoints
 
 KEY = "service-key-abc.def.ghi"
 URL = "https://gestao.example.co/rest/v1"
@@ -258,15 +260,54 @@ def test_plain_http_to_a_remote_host_is_refused():
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:54330", "http://localhost:3000/rest/v1", "http://[::1]:3000"])
 async def test_plain_http_to_loopback_is_allowed(url: str):
-    """Loopback URLs may use plain HTTP (the local stack)."""
-    async with PostgrestClient(url, KEY):
-        pass
+    """Loopback URLs may use plain HTTP (the local stack): the request goes out over http:// to that host."""
+    seen, handler = _recorder(httpx.Response(200, json=[]))
+    async with _client(handler, url) as client:
+        await client.select("leads", {"limit": "0"})
+    (request,) = seen
+    assert str(request.url) == f"{url}/leads?limit=0"
 
 
 async def test_allow_http_permits_a_private_network():
     """`allow_http` lets plain HTTP reach a named host, as DestinationSettings allows."""
-    async with PostgrestClient("http://postgrest:3000", KEY, allow_http=True):
-        pass
+    seen, handler = _recorder(httpx.Response(200, json=[]))
+    async with PostgrestClient("http://postgrest:3000", KEY, allow_http=True,
+                               transport=httpx.MockTransport(handler)) as client:
+        await client.select("leads", {"limit": "0"})
+    (request,) = seen
+    assert str(request.url) == "http://postgrest:3000/leads?limit=0"
+
+
+@pytest.mark.integration
+async def test_the_dev_server_answers_over_plain_http_on_loopback(services: Endpoints):
+    """Against the real dev server on loopback, the client reads the OpenAPI document and the leads table."""
+    async with PostgrestClient(services.postgrest_url, services.service_key) as client:
+        document = await client.openapi()
+        rows = await client.select("leads", {"select": "id", "limit": "1"})
+    assert "leads" in document["definitions"]
+    assert isinstance(rows, list)
+
+
+async def test_request_hands_back_an_error_answer_with_the_key_headers():
+    """`request` (for diagnostics) sends both key headers and returns a 4xx answer instead of raising."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"code": "PGRST202", "message": "no function"})
+
+    async with _client(handler) as client:
+        response = await client.request("POST", "rpc/reload", content=b"{}")
+    assert response.status_code == 404
+    (request,) = seen
+    assert str(request.url) == f"{URL}/rpc/reload"
+    assert request.headers["apikey"] == KEY
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_key_headers_present_the_key_twice():
+    """The gateway reads `apikey`, PostgREST the bearer token: both carry the key."""
+    assert key_headers(KEY) == {"apikey": KEY, "Authorization": f"Bearer {KEY}"}
 
 
 def test_empty_key_is_refused():

@@ -12,11 +12,13 @@ import orjson
 import pytest
 
 from connectors.kafka.client import Consumer
+from connectors.kafka.settings import KafkaSettings
 from connectors.postgres import slot as slots
 from streamer.capture.component import CaptureComponent
-from streamer.config import KafkaSettings, Settings, SourceSettings
+from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 
 
 @pytest.fixture

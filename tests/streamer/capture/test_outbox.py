@@ -13,9 +13,9 @@ from connectors.postgres.errors import TransientError
 from connectors.postgres.migrations import apply_files
 from schemas.sql_files import migration_files
 from streamer.capture.outbox import OutboxSource
-from streamer.config import SourceSettings
 from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 from tests.streamer.capture.conftest import capture_settings
 
 

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from streamer.cli.app import app
 from streamer.cli.history import ExportRequest, ReplayRequest, job_ref, parse_time
-from streamer.config import HistorySettings
 from streamer.history.backup import backup_name
+from streamer.sections import HistorySettings
 
 runner = CliRunner()
 

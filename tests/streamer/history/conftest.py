@@ -15,11 +15,14 @@ import orjson
 import pytest
 
 from connectors.kafka.client import Admin, Consumer
+from connectors.kafka.settings import KafkaSettings
 from connectors.postgres.migrations import apply_to
+from connectors.postgrest.settings import DestinationSettings
 from schemas.event import header
 from schemas.sql_files import migration_files
-from streamer.config import DestinationSettings, HistorySettings, KafkaSettings, Settings, SourceSettings
+from streamer.config import Settings
 from streamer.devstack.stack import Endpoints
+from streamer.sections import HistorySettings, SourceSettings
 from streamer.state import store
 from streamer.state.progress import record_outcomes
 from streamer.state.store import Job

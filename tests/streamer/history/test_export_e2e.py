@@ -14,13 +14,14 @@ import pytest
 
 from connectors.kafka.client import Admin, Producer
 from schemas.event import from_row, to_record
-from streamer.config import Settings, SinkSettings
+from streamer.config import Settings
 from streamer.devstack.scratch import ScratchPair
 from streamer.devstack.stack import Endpoints
 from streamer.history import replay
 from streamer.history.component import ExporterComponent
 from streamer.history.runner import run_job
 from streamer.metrics import Metrics
+from streamer.sections import SinkSettings
 from streamer.sink.component import land_burst
 from streamer.state import failures, store
 from tests.streamer.history.conftest import history_settings, job_now, wait_for

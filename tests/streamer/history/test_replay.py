@@ -8,7 +8,7 @@ import time
 import pytest
 
 from connectors.kafka.client import Admin, Consumer, Producer
-from streamer.config import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
 from streamer.devstack.stack import Endpoints
 from streamer.history import replay
 

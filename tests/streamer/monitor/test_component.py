@@ -7,9 +7,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from streamer.cli.components import build_components
-from streamer.config import MonitorSettings, RunSettings, Settings
+from streamer.config import RunSettings, Settings
 from streamer.metrics import Metrics
 from streamer.monitor.component import MonitorComponent
+from streamer.sections import MonitorSettings
 from streamer.service import http_app
 
 TOKEN = "0123456789abcdef-admin"

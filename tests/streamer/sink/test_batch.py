@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from schemas.mapping import FieldMapping
-from streamer.config import SinkSettings
+from streamer.sections import SinkSettings
 from streamer.sink.batch import ConsumedRecord, PlanOptions, build_plan
 
 TOPIC = "tabuladormax.public.leads"

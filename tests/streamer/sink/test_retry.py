@@ -13,7 +13,7 @@ from connectors.postgrest.errors import (
     PostgrestSchemaDrift,
     PostgrestUnavailable,
 )
-from streamer.config import SinkSettings
+from streamer.sections import SinkSettings
 from streamer.sink.retry import Disposition, RetryPolicy, classify, destination_fix, everyone_refused_fix
 
 

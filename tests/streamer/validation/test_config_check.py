@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from connectors.postgrest.keys import issue_key
+from connectors.postgrest.settings import DestinationSettings
 from schemas.mapping import FieldMapping
-from streamer.config import DestinationSettings, Settings
+from streamer.config import Settings
 from streamer.validation.config_check import key_check, url_check, validate_config
 
 SECRET = "x" * 40

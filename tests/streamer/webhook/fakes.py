@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
 
 from schemas.event import KafkaRecord
-from streamer.config import WebhookSettings
 from streamer.metrics import Metrics
+from streamer.sections import WebhookSettings
 from streamer.webhook.app import WebhookHandler, webhook_routes
 from streamer.webhook.auth import Keys
 from streamer.webhook.keys import KeySource, StaticKeys

@@ -11,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from schemas.event import ChangeEvent
-from streamer.config import WebhookSettings
 from streamer.metrics import Metrics
+from streamer.sections import WebhookSettings
 from streamer.webhook.auth import Keys
 from streamer.webhook.errors import PublishRejected, PublishUnavailable
 from streamer.webhook.keys import StaticKeys, parse_jwks

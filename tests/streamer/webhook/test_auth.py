@@ -7,8 +7,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from streamer.config import WebhookSettings
 from streamer.errors import ConfigError
+from streamer.sections import WebhookSettings
 from streamer.webhook.auth import Keys, bearer_token, verify_token
 from streamer.webhook.errors import AuthFailure
 from streamer.webhook.keys import key_source, parse_jwks

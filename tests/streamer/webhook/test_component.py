@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 import orjson
 
+from connectors.kafka.settings import KafkaSettings
 from streamer.cli.components import FACTORIES, build_components
-from streamer.config import KafkaSettings, RunSettings, Settings, WebhookSettings
+from streamer.config import RunSettings, Settings
 from streamer.metrics import Metrics
+from streamer.sections import WebhookSettings
 from streamer.service import http_app
 from tests.streamer.webhook.fakes import PATH, SECRET, auth, lead
 

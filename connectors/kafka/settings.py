@@ -1,0 +1,50 @@
+"""What the Kafka connector is told: the cluster, how to authenticate, how topics are named.
+
+The service composes this as its `kafka` section (`STREAMER_KAFKA__*`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka cluster between the stages."""
+
+    # hide_input_in_errors: a ValidationError's text would otherwise quote the value (a password).
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    client_id: str = "lead-sync-streamer"
+    topic_prefix: str = "tabuladormax"
+    reverse_topic_prefix: str = "gestao_scouter"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+        return value
+
+    def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
+        """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
+        return f"{prefix}.{schema_name}.{table}"
+
+    @property
+    def leads_topic(self) -> str:
+        return self.topic_for(self.topic_prefix, "leads")
+
+    @property
+    def reverse_topic(self) -> str:
+        return self.topic_for(self.reverse_topic_prefix, "leads")

@@ -1,0 +1,189 @@
+"""The feature packages' sections of `Settings` (`streamer/config.py` composes them with the
+connectors' own settings models and the core's sections).
+
+Each section is one `STREAMER_<SECTION>__*` group of variables; the models are frozen, refuse
+unknown keys and never quote a value in a validation error (it may be a secret).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connectors.net import is_loopback
+from connectors.postgres.settings import PostgresSettings
+from schemas.mapping import IDENTITY, FieldMapping
+
+
+class Section(BaseModel):
+    """One group of settings: frozen, strict about keys, silent about values."""
+
+    # hide_input_in_errors: a ValidationError's text would otherwise quote the value (a DSN with
+    # its password, a key), wherever someone prints one.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class SourceSettings(PostgresSettings):
+    """TabuladorMax's PostgreSQL: where leads change (the connection, then how capture reads it)."""
+
+    capture_mode: Literal["replication", "notify"] = "replication"
+    publication: str = "streamer_leads"
+    slot: str = "streamer_leads"
+    snapshot_mode: Literal["never", "initial", "always"] = "initial"
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    poll_interval_ms: int = Field(default=100, ge=1)
+    page_size: int = Field(default=5000, ge=1)
+    produce_batch: int = Field(default=1000, ge=1)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class SinkSettings(Section):
+    """Kafka to PostgREST."""
+
+    group_id: str = "lead-sync-sink"
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    linger_ms: int = Field(default=200, ge=0)
+    max_in_flight: int = Field(default=4, ge=1, le=64)
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_initial_ms: int = Field(default=500, ge=1)
+    backoff_max_ms: int = Field(default=30_000, ge=1)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    delete_mode: Literal["propagate", "ignore"] = "propagate"
+    skip_sync_sources: tuple[str, ...] = ("gestao_scouter", "supabase")
+    mapping_file: Path | None = None
+    unmapped_columns: Literal["pass", "drop"] = "pass"
+
+    def field_mapping(self) -> FieldMapping:
+        """The mapping file if one is configured (else identity), with the configured policy: the
+        one reading of the mapping settings, for the sink, the applier and the webhook alike."""
+        mapping = FieldMapping.load(self.mapping_file) if self.mapping_file else IDENTITY
+        return mapping.with_policy(self.unmapped_columns)
+
+
+class WebhookSettings(Section):
+    """The reverse path's webhook bridge (`sync-from-gestao-scouter`): who may call it, how much.
+
+    At least one key source is needed when the component runs: `jwt_secret` (HS256, the
+    project's JWT secret) and/or `jwks_file` / `jwks_url` (RS256/ES256, newer Supabase projects)."""
+
+    path: str = "/functions/v1/sync-from-gestao-scouter"
+    jwt_secret: SecretStr | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    allowed_roles: tuple[str, ...] = ("service_role",)
+    leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_leads: int = Field(default=1000, ge=1)
+    echo_sources: tuple[str, ...] = ("tabuladormax",)
+    publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_after_seconds: int = Field(default=5, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError(f"expected a path such as /functions/v1/sync-from-gestao-scouter, got {value!r}")
+        return value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname)):
+            raise ValueError("expected an https:// URL (plain http only on loopback)")
+        return value
+
+
+class ApplierSettings(Section):
+    """The reverse topic into TabuladorMax's `leads`."""
+
+    group_id: str = "lead-sync-applier"
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    backoff_initial_ms: int = Field(default=500, ge=1)
+    backoff_max_ms: int = Field(default=30_000, ge=1)
+
+
+class ValidationSettings(Section):
+    """`streamer validate`, `schema reload-cache` and `doctor`: cache, waits and alert thresholds."""
+
+    # None: $XDG_CACHE_HOME/streamer, else ~/.cache/streamer.
+    cache_dir: Path | None = None
+    cache_seconds: float = Field(default=300.0, ge=0)  # the seed cached a valid schema for 5 minutes
+    reload_timeout_seconds: float = Field(default=90.0, gt=0)  # the seed said 30-60 s
+    reload_poll_seconds: float = Field(default=1.0, gt=0)
+    max_retained_wal_bytes: int = Field(default=1024**3, ge=0)
+    max_consumer_lag: int = Field(default=10_000, ge=0)
+    stuck_job_seconds: float = Field(default=3600.0, gt=0)
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers) and no LOGNAME/USER
+        return "unknown"
+
+
+class HistorySettings(Section):
+    """Export jobs, replays and error retries (issue 7); the `exporter` component runs them."""
+
+    # Who the audit log names for CLI actions (a token subject, a person's name); the OS user by default.
+    operator: str = Field(default_factory=_os_user, min_length=1)
+    stuck_after_seconds: float = Field(default=3600.0, gt=0)
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    max_concurrent_jobs: int = Field(default=2, ge=1, le=32)
+    # Dates of an export range are days in this zone (TabuladorMax's call centre: America/Sao_Paulo).
+    timezone: str = "UTC"
+    # A cron expression (croniter syntax, e.g. "0 3 * * *"): create an export job at each fire time.
+    schedule: str | None = None
+    schedule_window_days: int = Field(default=1, ge=1)
+    schedule_date_field: Literal["criado", "updated_at"] = "updated_at"
+    # A fire time missed by up to this much (the service was down) still creates its job.
+    schedule_misfire_seconds: float = Field(default=3600.0, gt=0)
+    replay_group_prefix: str = "lead-sync-replay"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Sao_Paulo)") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from croniter import croniter  # type: ignore[import-untyped]
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r} (e.g. '0 3 * * *': every day at 03:00)")
+        return value
+
+
+class MonitorSettings(Section):
+    """The sync monitor page (`/monitor`, component "monitor"): who may pause, resume and reset jobs.
+
+    Without `admin_token` the page is read-only; with it, its buttons send it as a Bearer token."""
+
+    admin_token: SecretStr | None = None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("expected at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return value
