@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from connectors.postgrest.settings import DestinationSettings
 from streamer.check import check_destination
 from streamer.config import Settings
+from streamer.errors import CheckFailed
 
 KEY = "service-key-abc.def.ghi"  # not a JWT: no role to object to
 
@@ -41,11 +42,11 @@ async def test_the_check_reads_the_api_root_once_with_the_key():
 
 async def test_a_refused_key_fails_with_the_status():
     """An answer other than 200 fails the row with its status."""
-    with pytest.raises(RuntimeError, match="answered 401"):
+    with pytest.raises(CheckFailed, match="answered 401"):
         await check_destination(settings(), transport=answering(401, {"message": "JWT invalid"}, []))
 
 
 async def test_a_table_missing_from_the_document_fails():
     """A document without the table fails the row, naming the table."""
-    with pytest.raises(RuntimeError, match="table leads not visible"):
+    with pytest.raises(CheckFailed, match="table leads not visible"):
         await check_destination(settings(), transport=answering(200, {"definitions": {}}, []))
