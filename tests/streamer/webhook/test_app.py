@@ -250,3 +250,17 @@ async def test_headers_up_to_the_limit_are_processed() -> None:
     async with client:
         response = await client.post(PATH, content=BODY, headers={**auth(), "X-Pad": "p" * (MAX_HEADER_BYTES - 2048)})
     assert response.status_code == 202
+
+
+async def test_the_new_refusals_log_and_answer_without_the_token() -> None:
+    """A 431 and a claim-type 401 log their reason; neither the log nor the answer holds the token."""
+    huge = "h" * 100_000
+    client, metrics = build_client(FakePublisher())
+    with capture_logs() as logs:
+        async with client:
+            too_large = await client.post(PATH, content=BODY, headers={"Authorization": f"Bearer {huge}"})
+            bad_claim = await client.post(PATH, content=BODY, headers=auth(NUMERIC_STRING_EXP))
+    assert sample(metrics, "streamer_webhook_rejected_total", reason="header_too_large") == 1
+    assert sample(metrics, "streamer_webhook_rejected_total", reason="invalid_claims") == 1
+    for token in (huge[:64], NUMERIC_STRING_EXP, NUMERIC_STRING_EXP.split(".")[2]):
+        assert token not in repr(logs) and token not in too_large.text + bad_claim.text
