@@ -76,6 +76,11 @@ class WebhookSettings(Section):
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
     allowed_roles: tuple[str, ...] = ("service_role",)
     leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # Compared only when set (README, Reverse path): Supabase user tokens carry aud
+    # "authenticated" and iss "https://<project>.supabase.co/auth/v1"; its legacy service_role
+    # key has iss "supabase" and no aud at all.
+    audience: str | None = Field(default=None, min_length=1)
+    issuer: str | None = Field(default=None, min_length=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_leads: int = Field(default=1000, ge=1)
     echo_sources: tuple[str, ...] = ("tabuladormax",)

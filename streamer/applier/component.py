@@ -4,8 +4,9 @@ commit the batch's offsets (docs/design.md, Delivery: the position moves only af
 Failures (docs/design.md, Failure): a transient database error is retried with backoff and never
 skipped; a lost connection or an unreachable Kafka restarts the consumer and the connection
 (uncommitted events come again: harmless, the upsert is idempotent); an event that can never be
-applied (undecodable, invalid, refused by the database on its own: `RowRejected`) is counted,
-logged by reason and sent to `<topic>.dlq`, and the rest go on. A privilege, login or schema
+applied (undecodable, invalid, refused by the database on its own: `RowRejected`, or a partial
+update of a lead TabuladorMax does not have: `missing_lead`, see plan.py) is counted, logged by
+reason and sent to `<topic>.dlq`, and the rest go on. A privilege, login or schema
 error blocks the applier instead (blocked.py): nothing filed, nothing committed, `/healthz` and
 `/readyz` say so, and the same batch is tried again until it goes through. (A block longer than
 the consumer's poll interval costs the group membership; the commit after it then fails and the
@@ -40,6 +41,8 @@ from streamer.logging import get_logger
 from streamer.metrics import Metrics
 
 log = get_logger(__name__)
+MISSING_LEAD = ("a partial update of a lead TabuladorMax does not have (deleted there?): not applied, as it "
+                "would have created a lead holding only the columns sent")
 
 
 class Stopped(Exception):
@@ -147,34 +150,43 @@ class ReverseApplier:
             log.warning("applier: lead refused by the database", lead_id=row["id"], sqlstate=error.sqlstate)
             await dead_letters.send(dlq, orjson.dumps(row), key=str(row["id"]).encode(),
                                     headers=[("error", b"refused"), ("sqlstate", (error.sqlstate or "").encode())])
+        for row in written.missing:
+            # Never a half lead: the update waits in the dead letter, under TabuladorMax's names.
+            self._metrics.applier_rejected("missing_lead")
+            log.warning("applier: lead not in TabuladorMax; partial update not applied", lead_id=row["id"],
+                        columns=len(row), reason=MISSING_LEAD)
+            await dead_letters.send(dlq, orjson.dumps(row), key=str(row["id"]).encode(),
+                                    headers=[("error", b"missing_lead"), ("detail", MISSING_LEAD.encode())])
         self._metrics.applier_batch(written.applied, written.stale + plan.superseded, time.perf_counter() - started)
         return written
 
     async def _write(self, plan: Plan, store: LeadStore,
                      stopping: asyncio.Event) -> tuple[Written, list[tuple[Row, RowRejected]]]:
         try:
-            return await self._until_unblocked(plan.rows, store, stopping), []
+            return await self._until_unblocked(plan.rows, plan.update_only, store, stopping), []
         except RowRejected as exc:
             if len(plan.rows) == 1:
                 return Written(0, 0), [(plan.rows[0], exc)]
         # One lead's values were refused: write each lead alone (in order, so a lead's versions
         # still apply one after the other) to find the ones at fault.
         applied = stale = 0
+        missing: list[Row] = []
         refused: list[tuple[Row, RowRejected]] = []
-        for row in plan.rows:
+        for row, update_only in zip(plan.rows, plan.update_only or [False] * len(plan.rows), strict=True):
             try:
-                one = await self._until_unblocked([row], store, stopping)
+                one = await self._until_unblocked([row], [update_only], store, stopping)
             except RowRejected as exc:
                 refused.append((row, exc))
                 continue
-            applied, stale = applied + one.applied, stale + one.stale
-        return Written(applied, stale), refused
+            applied, stale, missing = applied + one.applied, stale + one.stale, missing + list(one.missing)
+        return Written(applied, stale, tuple(missing)), refused
 
-    async def _until_unblocked(self, rows: list[Row], store: LeadStore, stopping: asyncio.Event) -> Written:
+    async def _until_unblocked(self, rows: list[Row], update_only: list[bool], store: LeadStore,
+                               stopping: asyncio.Event) -> Written:
         """Write `rows`, waiting out a blocking error (blocked.py) for as long as it lasts."""
         while True:
             try:
-                written = await self._with_retries(rows, store, stopping)
+                written = await self._with_retries(rows, update_only, store, stopping)
             except PostgresError as exc:
                 if not is_blocking(exc):
                     raise
@@ -185,12 +197,13 @@ class ReverseApplier:
             self._blocked.clear()
             return written
 
-    async def _with_retries(self, rows: list[Row], store: LeadStore, stopping: asyncio.Event) -> Written:
+    async def _with_retries(self, rows: list[Row], update_only: list[bool], store: LeadStore,
+                            stopping: asyncio.Event) -> Written:
         applier = self._settings.applier
         delay = applier.backoff_initial_ms / 1000
         while True:
             try:
-                return await store.write(rows)
+                return await store.write(rows, update_only)
             except PostgresError as exc:
                 # A lost connection is left to run(), which reconnects; other transient errors
                 # (deadlock, serialization) are retried here, on the same connection.

@@ -13,6 +13,14 @@ wrong for partial versions: a column only the older version carried would ride a
 newer `updated_at` and could overwrite a stored value newer than the version it came from (stored
 11:00 email='b'; v 10:00 email='a', v 12:00 name='x': folded, email became 'a'). Keeping the
 newest version alone loses the older one's columns whenever the stored row predates both.
+
+A partial update never creates a lead (README, Reverse path): laid over no stored row it would
+insert a half lead, only the columns Gestão Scouter sent (as for a lead deleted in TabuladorMax
+and then edited there). `Plan.update_only` marks the versions that may only change a stored
+lead: updates (`op=u`) that do not carry the whole row. An insert (`op=c`, the trigger's TG_OP)
+creates the lead as before, and so does a version carrying every column the field mapping brings
+back (the seed's trigger posts whole rows without a type). The store leaves a marked version of
+a lead it does not have unwritten, and the applier dead-letters it (`missing_lead`).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.event import ChangeEvent
+from schemas.event import ChangeEvent, Op
 from schemas.lead import LEAD_COLUMNS, SYNC_SOURCE_LOCAL, Lead, version_of
 from schemas.mapping import FieldMapping
 
@@ -41,15 +49,29 @@ class Poison(Exception):
 @dataclass
 class Plan:
     """What one polled batch becomes: rows to upsert (in order; a lead may have several, see
-    `rounds`), how many versions could never win, and the positions left out and why."""
+    `rounds`), for each whether it may only update a stored lead (`update_only`, aligned with
+    `rows`), how many versions could never win, and the positions left out and why."""
 
     rows: list[Row] = field(default_factory=list)
     superseded: int = 0
     skipped: list[tuple[int, Poison]] = field(default_factory=list)
+    update_only: list[bool] = field(default_factory=list)
 
 
 def to_row(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[str] = (SYNC_SOURCE_LOCAL,)) -> Row:
     """The TabuladorMax row for one Kafka value, or Poison saying why there is none."""
+    return _version(value, inverse, echo_sources)[0]
+
+
+def whole_row_columns(inverse: FieldMapping) -> frozenset[str]:
+    """The TabuladorMax columns a whole Gestão Scouter row brings back through `inverse`: every
+    column the forward mapping sends there."""
+    forward = inverse.inverse()
+    return frozenset(column for column in LEAD_COLUMNS if forward.destination_name(column) is not None)
+
+
+def _version(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[str]) -> tuple[Row, Op]:
+    """The row for one Kafka value and the event's op, or Poison."""
     if value is None:
         raise Poison("tombstone")
     try:
@@ -65,7 +87,7 @@ def to_row(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
         raise Poison("invalid_lead", ", ".join(fields)) from None
-    return lead.model_dump(mode="json", exclude_unset=True)
+    return lead.model_dump(mode="json", exclude_unset=True), event.op
 
 
 def _newer(candidate: Row, current: Row) -> bool:
@@ -83,15 +105,20 @@ def drop_superseded(rows: Sequence[Row]) -> tuple[list[Row], int]:
     >>> drop_superseded([{"id": 1, "updated_at": "2025-01-02"}, {"id": 1, "updated_at": "2025-01-01"}])
     ([{'id': 1, 'updated_at': '2025-01-02'}], 1)
     """
+    kept = _kept_positions(rows)
+    return [rows[i] for i in kept], len(rows) - len(kept)
+
+
+def _kept_positions(rows: Sequence[Row]) -> list[int]:
     last: dict[Any, Row] = {}
-    kept: list[Row] = []
-    for row in rows:
+    kept: list[int] = []
+    for position, row in enumerate(rows):
         previous = last.get(row["id"])
         if previous is not None and not _newer(row, previous):
             continue
         last[row["id"]] = row
-        kept.append(row)
-    return kept, len(rows) - len(kept)
+        kept.append(position)
+    return kept
 
 
 def rounds(rows: Sequence[Row]) -> list[list[Row]]:
@@ -101,14 +128,19 @@ def rounds(rows: Sequence[Row]) -> list[list[Row]]:
     >>> rounds([{"id": 1, "v": 1}, {"id": 2, "v": 1}, {"id": 1, "v": 2}])
     [[{'id': 1, 'v': 1}, {'id': 2, 'v': 1}], [{'id': 1, 'v': 2}]]
     """
-    out: list[list[Row]] = []
+    return [[rows[i] for i in positions] for positions in round_positions(rows)]
+
+
+def round_positions(rows: Sequence[Row]) -> list[list[int]]:
+    """`rounds`, as positions in `rows`."""
+    out: list[list[int]] = []
     seen: dict[Any, int] = {}
-    for row in rows:
+    for position, row in enumerate(rows):
         k = seen.get(row["id"], 0)
         seen[row["id"]] = k + 1
         if k == len(out):
             out.append([])
-        out[k].append(row)
+        out[k].append(position)
     return out
 
 
@@ -117,13 +149,19 @@ def plan_batch(values: Sequence[bytes | None], inverse: FieldMapping,
     """The rows for a polled batch (in order), with each unusable position and its reason."""
     plan = Plan()
     rows: list[Row] = []
-    echoes = tuple(echo_sources)
+    update_only: list[bool] = []
+    echoes, whole = tuple(echo_sources), whole_row_columns(inverse)
     for position, value in enumerate(values):
         try:
-            rows.append(to_row(value, inverse, echoes))
+            row, op = _version(value, inverse, echoes)
         except Poison as exc:
             plan.skipped.append((position, exc))
-    plan.rows, plan.superseded = drop_superseded(rows)
+            continue
+        rows.append(row)
+        update_only.append(op != "c" and not whole <= row.keys())
+    kept = _kept_positions(rows)
+    plan.rows, plan.update_only = [rows[i] for i in kept], [update_only[i] for i in kept]
+    plan.superseded = len(rows) - len(kept)
     return plan
 
 

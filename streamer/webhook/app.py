@@ -1,8 +1,10 @@
 """The ASGI endpoint `POST /functions/v1/sync-from-gestao-scouter` and its OpenAPI document.
 
-The order of checks is the order of cost: the token (401) before reading the body, the size
-while reading it (413), then JSON (400), the leads (422), echoes (200, dropped), and publishing
-(202 only after Kafka acknowledged; 503 with Retry-After otherwise).
+The order of checks is the order of cost: the headers' size (431), the token (401) before reading
+the body, the size while reading it (413), then JSON (400), the leads (422), echoes (200,
+dropped), and publishing (202 only after Kafka acknowledged; 503 with Retry-After otherwise).
+Every refusal's JSON body names what was at fault: `field` (a header, with the token's `claim`
+once its signature is good) or, for a 422, each `loc`; none publishes anything.
 
     routes = webhook_routes(WebhookHandler(keys=..., publisher=..., settings=..., metrics=...))
     app = Starlette(routes=routes)
@@ -21,7 +23,7 @@ from schemas.event import KafkaRecord, to_record
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sections import WebhookSettings
-from streamer.webhook.auth import Claims, bearer_token, verify_token
+from streamer.webhook.auth import Claims, Keys, bearer_token, verify_token
 from streamer.webhook.errors import (
     AuthFailure,
     KeysUnavailable,
@@ -38,6 +40,11 @@ log = get_logger(__name__)
 # Kafka's default `message.max.bytes` is 1 MiB (plus a little): a larger record would be refused
 # by the broker after we had read the whole body, so refuse it here as too large.
 MAX_RECORD_BYTES = 1_000_000
+# All request headers together. A Supabase token is about 1 KB. Whether the HTTP server limits
+# headers depends on its parser (h11 stops at 16 KiB, httptools does not), so the endpoint holds
+# its own limit, answered 431 (RFC 6585) before the token is decoded.
+MAX_HEADER_BYTES = 16 * 1024
+_MAX_NAME_SHOWN = 64
 
 
 class BodyTooLarge(WebhookError):
@@ -56,6 +63,17 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(f"more than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def oversized_header(request: Request) -> str | None:
+    """The largest header's name (as `Title-Case`) when the headers together are larger than
+    MAX_HEADER_BYTES; None when they fit."""
+    headers: list[tuple[bytes, bytes]] = request.scope.get("headers") or []
+    if sum(len(name) + len(value) + 4 for name, value in headers) <= MAX_HEADER_BYTES:  # "name: value\r\n"
+        return None
+    name, _ = max(headers, key=lambda header: len(header[0]) + len(header[1]))
+    shown = name[:_MAX_NAME_SHOWN].decode("latin-1")
+    return "-".join(part.capitalize() for part in shown.split("-"))
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -77,12 +95,17 @@ class WebhookHandler:
 
     async def _handle(self, request: Request) -> Response:
         client = request.client.host if request.client else None
+        if (header := oversized_header(request)) is not None:
+            return self._refuse(431, "header_too_large", {"error": "request header fields too large", "field": header,
+                                                          "limit": MAX_HEADER_BYTES},
+                                client=client, detail=f"headers over {MAX_HEADER_BYTES} bytes, largest {header}")
         try:
             claims = await self._authenticate(request.headers.get("authorization"))
             accepted = accept(parse_json(await read_limited(request, self.settings.max_body_bytes)), self._rules)
             records = [to_record(event) for event in accepted.events]
         except AuthFailure as exc:
-            return self._refuse(401, exc.reason, {"error": "unauthorized"}, client=client, detail=str(exc),
+            named = {"field": "Authorization"} | ({"claim": exc.claim} if exc.claim else {})
+            return self._refuse(401, exc.reason, {"error": "unauthorized", **named}, client=client, detail=str(exc),
                                 headers={"WWW-Authenticate": "Bearer"})
         except KeysUnavailable as exc:
             return self._refuse(503, "keys_unavailable", {"error": "unavailable"}, client=client, detail=str(exc),
@@ -99,14 +122,19 @@ class WebhookHandler:
 
     async def _authenticate(self, authorization: str | None) -> Claims:
         token = bearer_token(authorization)
-        allowed, leeway = self.settings.allowed_roles, self.settings.leeway_seconds
+        hook = self.settings
+
+        def verify(keys: Keys) -> Claims:
+            return verify_token(token, keys, allowed_roles=hook.allowed_roles, leeway=hook.leeway_seconds,
+                                audience=hook.audience, issuer=hook.issuer)
+
         try:
-            return verify_token(token, await self._keys.keys(), allowed_roles=allowed, leeway=leeway)
+            return verify(await self._keys.keys())
         except AuthFailure as exc:
             if exc.reason != "unknown_key" or not self._keys.can_refresh():
                 raise
         # A kid we do not know may be a rotated key: fetch the JWKS again, once.
-        return verify_token(token, await self._keys.keys(refresh=True), allowed_roles=allowed, leeway=leeway)
+        return verify(await self._keys.keys(refresh=True))
 
     async def _publish(self, records: list[KafkaRecord], accepted: Accepted, claims: Claims,
                        client: str | None) -> Response:

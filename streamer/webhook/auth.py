@@ -1,9 +1,15 @@
-"""The caller's bearer token: a JWT checked for signature, expiry and role. Pure: no I/O.
+"""The caller's bearer token: a JWT checked for signature, claim types, expiry, role and, when
+configured, audience and issuer. Pure: no I/O.
 
 Supabase signs its API keys and session tokens either with the project's JWT secret (HS256,
 legacy projects) or with an asymmetric key published as a JWKS (RS256/ES256, newer projects).
 The token's header names the algorithm; each algorithm is checked only against keys of its
 kind, so an attacker cannot make us verify an HS256 token with a public key as its "secret".
+
+The signature is checked first; only then the claims, whose JSON types are checked before their
+values (RFC 7519 §4.1): `exp`, `nbf` and `iat` are NumericDates (JSON numbers, not `"1700000000"`,
+which PyJWT would read as one, nor booleans), `iss`, `sub` and `jti` strings, `aud` a string or
+an array of strings. `aud` and `iss` are compared only when an `audience` / `issuer` is given.
 
     keys = Keys(hs256_secret="...32+ chars...")
     claims = verify_token(bearer_token("Bearer eyJ..."), keys, allowed_roles=("service_role",))
@@ -21,6 +27,11 @@ from streamer.webhook.errors import AuthFailure
 
 HS256 = "HS256"
 ASYMMETRIC = frozenset({"RS256", "ES256"})
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+STRING_CLAIMS = ("iss", "sub", "jti")
+# The first decode checks the signature alone; the claims are checked once their types are known.
+_SIGNATURE_ONLY: Any = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
+                        "verify_iss": False, "verify_sub": False, "verify_jti": False}
 
 
 @dataclass(frozen=True)
@@ -76,35 +87,65 @@ def token_header(token: str) -> tuple[str, str | None]:
     return alg, kid
 
 
-def verify_token(token: str, keys: Keys, *, allowed_roles: Collection[str], leeway: float = 30.0) -> Claims:
+def verify_token(token: str, keys: Keys, *, allowed_roles: Collection[str], leeway: float = 30.0,
+                 audience: str | None = None, issuer: str | None = None) -> Claims:
     """Verify `token` against `keys`; return its claims or raise AuthFailure with the reason."""
     alg, kid = token_header(token)
     for key in keys.candidates(alg, kid):
         try:
-            payload = jwt.decode(token, key, algorithms=[alg], leeway=leeway,
-                                 options={"require": ["exp"], "verify_aud": False})
+            payload = jwt.decode(token, key, algorithms=[alg], options=_SIGNATURE_ONLY)
         except jwt.InvalidSignatureError:
             continue  # another key of the set may have signed it
+        except jwt.PyJWTError as exc:
+            raise _failure(exc) from None
+        check_claim_types(payload)
+        try:
+            jwt.decode(token, key, algorithms=[alg], leeway=leeway, audience=audience, issuer=issuer,
+                       options={"require": ["exp"], "verify_aud": audience is not None})
         except jwt.PyJWTError as exc:
             raise _failure(exc) from None
         return _claims(payload, allowed_roles)
     raise AuthFailure("bad_signature")
 
 
+def check_claim_types(payload: dict[str, Any]) -> None:
+    """AuthFailure("invalid_claims") naming the first registered claim whose JSON type RFC 7519
+    does not allow (a missing claim is left to the checks that require it)."""
+    for name in NUMERIC_DATE_CLAIMS:
+        value = payload.get(name)
+        if name in payload and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise AuthFailure("invalid_claims", f"{name} is not a JSON number", claim=name)
+    for name in STRING_CLAIMS:
+        if name in payload and not isinstance(payload[name], str):
+            raise AuthFailure("invalid_claims", f"{name} is not a string", claim=name)
+    aud = payload.get("aud")
+    if "aud" in payload and not (isinstance(aud, str) or (isinstance(aud, list)
+                                                           and all(isinstance(a, str) for a in aud))):
+        raise AuthFailure("invalid_claims", "aud is neither a string nor an array of strings", claim="aud")
+
+
 def _failure(exc: jwt.PyJWTError) -> AuthFailure:
     if isinstance(exc, jwt.ExpiredSignatureError):
-        return AuthFailure("expired")
+        return AuthFailure("expired", claim="exp")
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return AuthFailure("wrong_audience", claim="aud")
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return AuthFailure("wrong_issuer", claim="iss")
     if isinstance(exc, jwt.InvalidAlgorithmError | jwt.InvalidKeyError):
         return AuthFailure("unsupported_algorithm", type(exc).__name__)
-    if isinstance(exc, jwt.MissingRequiredClaimError | jwt.ImmatureSignatureError | jwt.InvalidIssuedAtError):
-        return AuthFailure("invalid_claims", type(exc).__name__)
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return AuthFailure("invalid_claims", f"{exc.claim} missing", claim=exc.claim)
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return AuthFailure("invalid_claims", "not valid yet", claim="iat" if "(iat)" in str(exc) else "nbf")
+    if isinstance(exc, jwt.InvalidIssuedAtError):
+        return AuthFailure("invalid_claims", type(exc).__name__, claim="iat")
     return AuthFailure("malformed_token", type(exc).__name__)
 
 
 def _claims(payload: dict[str, Any], allowed_roles: Collection[str]) -> Claims:
     role = payload.get("role")
     if not isinstance(role, str) or role not in allowed_roles:
-        raise AuthFailure("wrong_role", f"role {role!r}" if isinstance(role, str) else "no role claim")
+        raise AuthFailure("wrong_role", f"role {role!r}" if isinstance(role, str) else "no role claim", claim="role")
     sub, iss = payload.get("sub"), payload.get("iss")
     return Claims(role=role, subject=sub if isinstance(sub, str) else None,
                   issuer=iss if isinstance(iss, str) else None)

@@ -14,7 +14,7 @@ from typing import Literal
 from streamer.errors import StreamerError
 
 AuthReason = Literal["missing_token", "malformed_token", "bad_signature", "expired", "wrong_role",
-                     "unknown_key", "unsupported_algorithm", "invalid_claims"]
+                     "unknown_key", "unsupported_algorithm", "invalid_claims", "wrong_audience", "wrong_issuer"]
 
 
 class WebhookError(StreamerError):
@@ -22,10 +22,12 @@ class WebhookError(StreamerError):
 
 
 class AuthFailure(WebhookError):
-    """Why a request was refused; the message never holds the token."""
+    """Why a request was refused; the message never holds the token. `claim` names the claim at
+    fault when the token's signature was good (so only its holder learns which one)."""
 
-    def __init__(self, reason: AuthReason, detail: str = "") -> None:
+    def __init__(self, reason: AuthReason, detail: str = "", *, claim: str | None = None) -> None:
         self.reason: AuthReason = reason
+        self.claim = claim
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 

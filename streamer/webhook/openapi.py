@@ -24,11 +24,17 @@ def _responses() -> dict[str, Any]:
         "202": _error("Published; Kafka acknowledged every event (acks=all)",
                       {"status": "accepted", "published": 1, "ignored": 0}),
         "400": _error("The body is not JSON", {"error": "invalid JSON"}),
-        "401": _error("Missing, invalid or expired token, or a role not allowed", {"error": "unauthorized"}),
+        "401": _error("Missing, invalid or expired token, a claim of the wrong JSON type, a role not allowed, or "
+                      "(when configured) another audience or issuer. `field` is the header; `claim` names the claim "
+                      "at fault once the signature is good",
+                      {"error": "unauthorized", "field": "Authorization", "claim": "exp"}),
         "413": _error("The body (or one lead) is larger than allowed", {"error": "payload too large"}),
-        "422": _error("A lead or the envelope does not validate; `details` has pydantic's loc/msg/type",
+        "422": _error("A lead or the envelope does not validate (a non-integer id, a NUL character anywhere, a "
+                      "dados_extras too deep or too large, ...); `details` has each loc/msg/type",
                       {"error": "invalid lead", "details": [{"loc": ["lead", "id"], "msg": "Field required",
                                                              "type": "missing"}]}),
+        "431": _error("The request's headers together are larger than allowed; `field` names the largest",
+                      {"error": "request header fields too large", "field": "Authorization", "limit": 16384}),
         "500": _error("Kafka refused the events (not a transient failure): the request is not accepted. Some of "
                       "its leads may have been published before the refusal; sending it again is safe (a lead "
                       "applied twice changes nothing)",

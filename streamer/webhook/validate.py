@@ -17,6 +17,15 @@ explicitly, instead of leaving each consumer to read it in its own zone (Postgre
 session's TimeZone). An `updated_at` more than `MAX_UPDATED_AT_AHEAD` in the future is refused:
 last writer wins by it, so such a version would block every later update of the lead.
 
+What the Lead model's lax mode would let through but must not reach the table is refused here,
+at its place (`strict_errors`, `nul_errors`): an integer column takes no `true` (which became
+lead id 1) and no `5.0` or `1e19` (a float, which may have rounded), and the id no `"5"` either
+(the other integer columns keep taking a decimal string, which the model normalises); no
+string and no key anywhere in the body may hold U+0000 (PostgreSQL's text and jsonb cannot
+store it: 22P05 at the applier); `dados_extras`, the one free-form column, nests at most
+`MAX_EXTRAS_DEPTH` levels and takes at most `MAX_EXTRAS_BYTES` (a few hundred levels deep, the
+event could not even be serialised).
+
     accepted = accept(parse_json(b'{"lead": {"id": 1, "updated_at": "..."}}'), rules)
 """
 
@@ -44,6 +53,12 @@ INT_COLUMNS = {"id": ("bigint", 1, 2**63 - 1), "age": ("integer", 0, 2**31 - 1),
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How far ahead of the bridge's clock an `updated_at` may be: room for clock skew, not more.
 MAX_UPDATED_AT_AHEAD = timedelta(days=1)
+# The free-form JSON columns (jsonb): bounded so an event can always be serialised (pydantic and
+# orjson stop at a few hundred levels) and one lead cannot fill a Kafka record by itself.
+FREE_JSON_COLUMNS = ("dados_extras",)
+MAX_EXTRAS_DEPTH = 32
+MAX_EXTRAS_BYTES = 256 * 1024
+NUL = "\x00"
 
 
 class InvalidBody(WebhookError):
@@ -98,6 +113,8 @@ def parse_json(raw: bytes) -> Any:
 
 def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Accepted:
     """Validate a parsed body; return the events to publish or raise InvalidBody(422)."""
+    if nul := nul_errors(document):
+        raise _unprocessable(nul)
     try:
         envelope = Envelope.model_validate(document)
     except ValidationError as exc:
@@ -121,12 +138,18 @@ def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Ac
         if isinstance(tag, str) and tag in rules.echo_sources:
             echoes += 1
             continue
+        strict = strict_errors(row, loc, rules.mapping)
         try:
-            leads.append(_check_columns(as_utc(Lead.model_validate(row)), loc, now))
+            checked = _check_columns(as_utc(Lead.model_validate(row)), loc, now)
         except ValidationError as exc:
-            errors.extend(field_errors(exc, loc, rules.mapping))
+            errors.extend(_merged(strict, field_errors(exc, loc, rules.mapping)))
         except InvalidBody as exc:
-            errors.extend(exc.body["details"])
+            errors.extend(_merged(strict, exc.body["details"]))
+        else:
+            if strict:
+                errors.extend(strict)
+            else:
+                leads.append(checked)
     if errors:
         raise _unprocessable(errors)
     op = TYPE_TO_OP[envelope.type or "UPDATE"]
@@ -158,6 +181,81 @@ def _check_columns(lead: Lead, loc: Loc, now: datetime) -> Lead:
     if errors:
         raise _unprocessable(errors)
     return lead
+
+
+def nul_errors(document: Any) -> list[dict[str, Any]]:
+    """Where the body holds U+0000, in a string or in a key, in document order.
+
+    Walked without recursion: the parser allows 1,024 levels, more than Python's stack would."""
+    errors: list[dict[str, Any]] = []
+    stack: list[tuple[Loc, Any]] = [((), document)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                errors.append({"loc": list(loc), "type": "string_nul", "msg": "String should not contain a NUL "
+                               "character (\\u0000): PostgreSQL cannot store it"})
+        elif isinstance(value, dict):
+            if any(NUL in key for key in value):  # the loc stops at the object: the key is unsayable
+                errors.append({"loc": list(loc), "type": "string_nul", "msg": "Keys should not contain a NUL "
+                               "character (\\u0000): PostgreSQL cannot store it"})
+            stack.extend(reversed([((*loc, key), item) for key, item in value.items() if NUL not in key]))
+        elif isinstance(value, list):
+            stack.extend(reversed([((*loc, i), item) for i, item in enumerate(value)]))
+    return errors
+
+
+def strict_errors(row: dict[str, Any], loc: Loc, mapping: FieldMapping = IDENTITY) -> list[dict[str, Any]]:
+    """What the Lead model's lax mode would accept but the table must not get: non-integers in
+    an integer column, and free-form JSON past its depth or size. `row` has TabuladorMax's
+    names; the locations use the names as sent."""
+    errors: list[dict[str, Any]] = []
+
+    def error(name: str, kind: str, msg: str) -> None:
+        errors.append({"loc": [*loc, mapping.destination_name(name) or name], "msg": msg, "type": kind})
+
+    for name in INT_COLUMNS:
+        value = row.get(name)
+        if isinstance(value, bool | float) or (name == "id" and value is not None and not isinstance(value, int)):
+            error(name, "int_type", "Input should be a JSON integer (not a boolean, nor a number written with a "
+                  "fraction or an exponent" + (", nor a string)" if name == "id" else ")"))
+    for name in FREE_JSON_COLUMNS:
+        value = row.get(name)
+        if value is None:
+            continue
+        if json_depth(value, MAX_EXTRAS_DEPTH) > MAX_EXTRAS_DEPTH:
+            error(name, "too_deep", f"Input should nest at most {MAX_EXTRAS_DEPTH} levels of objects and arrays")
+            continue
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError:
+            error(name, "json_type", "Input should be plain JSON (integers within 64 bits)")
+            continue
+        if size > MAX_EXTRAS_BYTES:
+            error(name, "too_large", f"Input should be at most {MAX_EXTRAS_BYTES} bytes as JSON")
+    return errors
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How many objects and arrays deep `value` nests (a scalar is 0), counted up to `limit` + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _merged(first: list[dict[str, Any]], more: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`first`, then the errors of `more` at a location `first` does not already name."""
+    named = [e["loc"] for e in first]
+    return [*first, *(e for e in more if e["loc"] not in named)]
 
 
 def too_far_ahead(moment: datetime, now: datetime) -> bool:

@@ -53,7 +53,7 @@ class FakeStore:
     applier: ReverseApplier | None = None
     calls: list[tuple[list[int], bool]] = field(default_factory=list)
 
-    async def write(self, rows: Sequence[Row]) -> Written:
+    async def write(self, rows: Sequence[Row], update_only: Sequence[bool] = ()) -> Written:
         healthy = self.applier.healthy() if self.applier is not None else True
         self.calls.append(([r["id"] for r in rows], healthy))
         error = self.fail(rows, len(self.calls))

@@ -95,3 +95,35 @@ def test_the_upsert_guards_on_updated_at_and_merges_over_the_stored_row() -> Non
     assert "WHERE t.updated_at IS NULL OR EXCLUDED.updated_at > t.updated_at" in sql
     assert "ON CONFLICT (id) DO UPDATE SET" in sql and '"id" = EXCLUDED."id"' not in sql
     assert all(f'"{c}"' in sql for c in LEAD_COLUMNS) and sql.endswith("RETURNING t.id")
+
+
+WHOLE = {column: None for column in LEAD_COLUMNS} | {"id": 5, "updated_at": T1}
+
+
+@pytest.mark.parametrize(("raw", "update_only"), [
+    (value({"id": 5, "name": "x", "updated_at": T1}), True),
+    (value({"id": 5, "name": "x", "updated_at": T1}, op="c"), False),
+    (value(WHOLE), False),
+])
+def test_only_a_partial_update_is_marked_as_unable_to_create_a_lead(raw: bytes, update_only: bool) -> None:
+    """An update carrying some columns may only change a stored lead; an insert, or a version
+    carrying the whole row (the seed's trigger sends no type), may also create one."""
+    assert plan_batch([raw], IDENTITY).update_only == [update_only]
+
+
+def test_with_a_drop_mapping_the_whole_row_is_every_mapped_column() -> None:
+    """Under `unmappedColumns: drop` Gestão Scouter's row holds only the mapped columns: carrying
+    all of them is a whole row."""
+    inverse = FieldMapping(fieldMappings={"id": "id", "updated_at": "updated_at", "celular": "phone"},
+                           unmappedColumns="drop").inverse()
+    whole = value({"id": 5, "updated_at": T1, "phone": "9"})
+    partial = value({"id": 6, "updated_at": T1})
+    assert plan_batch([whole, partial], inverse).update_only == [False, True]
+
+
+def test_the_marks_follow_the_rows_that_survive_superseding() -> None:
+    """A dropped version takes its mark with it: `update_only` stays aligned with `rows`."""
+    plan = plan_batch([value({"id": 1, "updated_at": T2}, op="c"), value({"id": 1, "updated_at": T1}),
+                       value({"id": 2, "updated_at": T1}), value({"id": 1, "updated_at": T3})], IDENTITY)
+    assert [(r["id"], flag) for r, flag in zip(plan.rows, plan.update_only, strict=True)] == [
+        (1, False), (2, True), (1, True)]

@@ -104,9 +104,20 @@ async def row(db: asyncpg.Connection, lead_id: int) -> asyncpg.Record | None:
                              "WHERE id = $1", lead_id)
 
 
-async def post(client: httpx.AsyncClient, *leads: dict[str, Any]) -> httpx.Response:
-    return await client.post(PATH, content=orjson.dumps({"leads": list(leads), "source": "gestao_scouter"}),
-                             headers=auth())
+async def post(client: httpx.AsyncClient, *leads: dict[str, Any], type: str = "UPDATE") -> httpx.Response:
+    """What Gestão Scouter's trigger posts: `type` is its TG_OP (a lead new there is an INSERT)."""
+    return await client.post(PATH, content=orjson.dumps({"leads": list(leads), "source": "gestao_scouter",
+                                                         "type": type}), headers=auth())
+
+
+async def dead_letters(settings: Settings, topic: str, n: int) -> list[Any]:
+    """The first `n` records of `<topic>.dlq` (the test's timeout bounds the wait)."""
+    async with Consumer(settings.kafka, f"{topic}.dlq", group_id=f"dlq.{topic}") as consumer:
+        letters: list[Any] = []
+        async with asyncio.timeout(30):
+            while len(letters) < n:
+                letters += [r for rs in (await consumer.getmany(timeout_ms=300)).values() for r in rs]
+    return letters
 
 
 async def test_a_webhook_call_is_applied_tagged_gestao_scouter_keeping_updated_at(
@@ -120,8 +131,9 @@ async def test_a_webhook_call_is_applied_tagged_gestao_scouter_keeping_updated_a
                             "VALUES ($1, 'x', 'Recife', $2::text::timestamptz)", old_id, T0)
     metrics = Metrics()
     async with bridge_client(WebhookBridge(settings, metrics)) as client, running(ReverseApplier(settings, metrics)):
-        response = await post(client, lead(new_id, name="Nova", updated_at=T1),
-                              {"id": old_id, "name": "Editada", "updated_at": T1})
+        response = await post(client, lead(new_id, name="Nova", updated_at=T1), type="INSERT")
+        assert response.status_code == 202, response.text
+        response = await post(client, {"id": old_id, "name": "Editada", "updated_at": T1})
         assert response.status_code == 202, response.text
         inserted = await eventually(lambda: row(source_db, new_id))
         updated = await eventually(lambda: _named(source_db, old_id, "Editada"))
@@ -143,7 +155,7 @@ async def test_an_older_update_after_a_newer_one_and_a_duplicate_change_nothing(
     lead_id = lead_ids[0]
     metrics = Metrics()
     async with bridge_client(WebhookBridge(settings, metrics)) as client, running(ReverseApplier(settings, metrics)):
-        assert (await post(client, lead(lead_id, name="newer", updated_at=T2))).status_code == 202
+        assert (await post(client, lead(lead_id, name="newer", updated_at=T2), type="INSERT")).status_code == 202
         before = await eventually(lambda: row(source_db, lead_id))
         assert (await post(client, lead(lead_id, name="older", updated_at=T1))).status_code == 202
         await eventually(lambda: asyncio.sleep(0, stale(metrics) >= 1))
@@ -163,11 +175,11 @@ async def test_kafka_down_answers_503_then_a_retry_lands_exactly_once(
         update={"bootstrap_servers": "127.0.0.1:1", "request_timeout_ms": 1000})})
     body = lead(lead_id, name="retried", updated_at=T1)
     async with bridge_client(WebhookBridge(dead, Metrics()), wait_ready=False) as client:
-        refused = await post(client, body)
+        refused = await post(client, body, type="INSERT")
     assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0
     metrics = Metrics()
     async with bridge_client(WebhookBridge(settings, metrics)) as client:
-        assert (await post(client, body)).status_code == 202
+        assert (await post(client, body, type="INSERT")).status_code == 202
     async with Consumer(settings.kafka, topic, group_id=f"count.{topic}") as consumer:
         records: list[Any] = []
         for _ in range(10):
@@ -184,8 +196,8 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
     """An undecodable record and a lead the database refuses (integer out of range) go to
     `<topic>.dlq` with their reason; the good lead of the same batch is written."""
     good, refused, _ = lead_ids
-    events = [to_record(accept({"lead": lead(good, name="good")}, Rules()).events[0]),
-              to_record(ChangeEvent(op="u", after={"id": refused, "updated_at": T1, "tentativas_contato": 2**40},
+    events = [to_record(accept({"lead": lead(good, name="good"), "type": "INSERT"}, Rules()).events[0]),
+              to_record(ChangeEvent(op="c", after={"id": refused, "updated_at": T1, "tentativas_contato": 2**40},
                                     source=SourceInfo(connector="webhook", db="gestao_scouter", schema_="public",
                                                       table="leads", ts_ms=1, sync_source="gestao_scouter")))]
     async with Producer(settings.kafka) as producer:
@@ -193,11 +205,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
     metrics = Metrics()
     async with running(ReverseApplier(settings, metrics)):
         applied = await eventually(lambda: row(source_db, good))
-        async with Consumer(settings.kafka, f"{topic}.dlq", group_id=f"dlq.{topic}") as consumer:
-            letters: list[Any] = []
-            async with asyncio.timeout(30):
-                while len(letters) < 2:
-                    letters += [r for rs in (await consumer.getmany(timeout_ms=300)).values() for r in rs]
+        letters = await dead_letters(settings, topic, 2)
     assert applied["name"] == "good" and await row(source_db, refused) is None
     reasons = sorted(dict(r.headers)["error"] for r in letters)
     assert reasons == [b"refused", b"undecodable"]
@@ -205,12 +213,12 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
 
 
 async def produce(settings: Settings, *afters: dict[str, Any]) -> None:
-    """Put reverse events straight on the topic, as the webhook would (without its checks)."""
+    """Put reverse inserts straight on the topic, as the webhook would (without its checks)."""
     source = SourceInfo(connector="webhook", db="gestao_scouter", schema_="public", table="leads", ts_ms=1,
                         sync_source="gestao_scouter")
     async with Producer(settings.kafka) as producer:
         await producer.send_batch(settings.kafka.reverse_topic,
-                                  [to_record(ChangeEvent(op="u", after=after, source=source)) for after in afters])
+                                  [to_record(ChangeEvent(op="c", after=after, source=source)) for after in afters])
 
 
 async def test_a_missing_table_blocks_the_applier_until_it_exists_then_it_resumes_by_itself(
@@ -263,3 +271,26 @@ async def test_a_naive_updated_at_is_stored_as_utc_whatever_the_servers_zone(
     async with running(ReverseApplier(elsewhere, Metrics())):
         applied = await eventually(lambda: row(source_db, lead_ids[0]))
     assert applied["updated_at"] == datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
+async def test_a_partial_update_of_a_lead_deleted_in_tabuladormax_is_dead_lettered_not_recreated(
+    settings: Settings, topic: str, lead_ids: list[int], source_db: asyncpg.Connection,
+) -> None:
+    """Gestão Scouter updates, with only the columns it changed, a lead TabuladorMax has deleted:
+    the lead is not re-created as a half lead; the update goes to `<topic>.dlq` with reason
+    `missing_lead`, while a reverse insert of a new lead in the same run is applied."""
+    gone, new, _ = lead_ids
+    await source_db.execute("INSERT INTO public.leads (id, name, cidade, updated_at) "
+                            "VALUES ($1, 'x', 'Recife', $2::text::timestamptz)", gone, T0)
+    await source_db.execute("DELETE FROM public.leads WHERE id = $1", gone)
+    metrics = Metrics()
+    async with bridge_client(WebhookBridge(settings, metrics)) as client, running(ReverseApplier(settings, metrics)):
+        assert (await post(client, {"id": gone, "cidade": "Olinda", "updated_at": T1})).status_code == 202
+        assert (await post(client, lead(new, name="Nova", updated_at=T1), type="INSERT")).status_code == 202
+        inserted = await eventually(lambda: row(source_db, new))
+        (letter,) = await dead_letters(settings, topic, 1)
+    assert await row(source_db, gone) is None and inserted["name"] == "Nova"
+    assert letter.key == str(gone).encode() and dict(letter.headers)["error"] == b"missing_lead"
+    assert b"TabuladorMax does not have" in dict(letter.headers)["detail"]
+    assert orjson.loads(letter.value)["cidade"] == "Olinda"
+    assert metrics.registry.get_sample_value("streamer_applier_leads_rejected_total", {"reason": "missing_lead"}) == 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import orjson
 import pytest
 from structlog.testing import capture_logs
@@ -13,12 +15,14 @@ from structlog.testing import capture_logs
 from schemas.event import ChangeEvent
 from streamer.metrics import Metrics
 from streamer.sections import WebhookSettings
+from streamer.webhook.app import MAX_HEADER_BYTES
 from streamer.webhook.auth import Keys
 from streamer.webhook.errors import PublishRejected, PublishUnavailable
 from streamer.webhook.keys import StaticKeys, parse_jwks
 from streamer.webhook.openapi import documented_statuses, openapi_document
 from tests.streamer.webhook.fakes import (
     PATH,
+    SECRET,
     FakePublisher,
     auth,
     build_client,
@@ -60,7 +64,9 @@ async def test_each_refusal_gets_its_status_its_reason_and_publishes_nothing(
     assert sample(metrics, "streamer_webhook_rejected_total", reason=reason) == 1
     assert sample(metrics, "streamer_webhook_requests_total", status=str(status)) == 1
     if status == 401:
-        assert response.json() == {"error": "unauthorized"}
+        # The claim at fault is named only once the signature is good (expired, wrong role).
+        claim = {"expired": {"claim": "exp"}, "wrong_role": {"claim": "role"}}.get(reason, {})
+        assert response.json() == {"error": "unauthorized", "field": "Authorization", **claim}
         assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -177,5 +183,84 @@ async def test_the_openapi_document_is_served_and_lists_every_answer() -> None:
         response = await client.get("/functions/v1/openapi.json")
     document: dict[str, Any] = response.json()
     assert response.status_code == 200 and document == openapi_document(PATH)
-    assert documented_statuses(document, PATH) == {200, 202, 400, 401, 413, 422, 500, 503}
+    assert documented_statuses(document, PATH) == {200, 202, 400, 401, 413, 422, 431, 500, 503}
     assert set(document["components"]["schemas"]["Lead"]["properties"]) >= {"id", "updated_at", "sync_source"}
+
+
+def deep_body(depth: int) -> bytes:
+    """A lead whose dados_extras is `depth` objects deep, written as raw JSON text."""
+    extras = b'{"k":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+    return b'{"lead":' + orjson.dumps(lead())[:-1] + b',"dados_extras":' + extras + b'},"source":"gestao_scouter"}'
+
+
+AUTH_V1 = "https://abcdefgh.supabase.co/auth/v1"
+STRICT = WebhookSettings(audience="authenticated", issuer=AUTH_V1)
+NUMERIC_STRING_EXP = jwt.encode({"role": "service_role", "exp": str(int(time.time()) + 3600)}, SECRET,
+                                algorithm="HS256")
+
+
+@pytest.mark.parametrize(("settings", "headers", "body", "status", "named"), [
+    (None, auth(), orjson.dumps({"lead": lead(True)}), 422, ["lead", "id"]),
+    (None, auth(), orjson.dumps({"lead": lead(4.0)}), 422, ["lead", "id"]),
+    (None, auth(), orjson.dumps({"lead": lead(name="A\x00na")}), 422, ["lead", "name"]),
+    (None, auth(), orjson.dumps({"lead": lead(dados_extras={"c\x00": "v"})}), 422, ["lead", "dados_extras"]),
+    (None, auth(), orjson.dumps({"lead": lead(dados_extras={"c": "v\x00"})}), 422, ["lead", "dados_extras", "c"]),
+    (None, auth(), deep_body(300), 422, ["lead", "dados_extras"]),
+    (None, auth(), deep_body(1000), 422, ["lead", "dados_extras"]),
+    (None, {"Authorization": "Bearer " + "a" * 100_000}, BODY, 431, "Authorization"),
+    (None, auth(NUMERIC_STRING_EXP), BODY, 401, "exp"),
+    (STRICT, auth(hs_token(aud="authenticated")), BODY, 401, "iss"),
+    (STRICT, auth(hs_token(aud="another-project", iss=AUTH_V1)), BODY, 401, "aud"),
+])
+async def test_each_strict_refusal_is_a_4xx_naming_the_field_and_publishes_nothing(
+    settings: WebhookSettings | None, headers: dict[str, str], body: bytes, status: int, named: Any,
+) -> None:
+    """Non-integer ids, NULs, too-deep dados_extras, an oversized header, a numeric-string exp and
+    a token for another issuer or audience: a 4xx whose JSON body names the field; nothing published."""
+    publisher = FakePublisher()
+    client, _ = build_client(publisher, settings=settings)
+    async with client:
+        response = await client.post(PATH, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert publisher.published == []
+    answer = response.json()
+    if status == 422:
+        assert named in [d["loc"] for d in answer["details"]]
+    elif status == 431:
+        assert answer["field"] == named and answer["limit"] == MAX_HEADER_BYTES
+    else:
+        assert answer == {"error": "unauthorized", "field": "Authorization", "claim": named}
+
+
+async def test_a_token_for_the_configured_audience_and_issuer_is_let_in() -> None:
+    """A user-style token with aud=authenticated and the project's issuer passes STRICT settings."""
+    settings = STRICT.model_copy(update={"allowed_roles": ("service_role", "authenticated")})
+    publisher = FakePublisher()
+    client, _ = build_client(publisher, settings=settings)
+    async with client:
+        response = await client.post(PATH, content=BODY, headers=auth(
+            hs_token(role="authenticated", aud="authenticated", iss=AUTH_V1)))
+    assert response.status_code == 202 and len(publisher.records) == 1
+
+
+async def test_headers_up_to_the_limit_are_processed() -> None:
+    """Just under MAX_HEADER_BYTES of headers the request is handled as usual."""
+    publisher = FakePublisher()
+    client, _ = build_client(publisher)
+    async with client:
+        response = await client.post(PATH, content=BODY, headers={**auth(), "X-Pad": "p" * (MAX_HEADER_BYTES - 2048)})
+    assert response.status_code == 202
+
+
+async def test_the_new_refusals_log_and_answer_without_the_token() -> None:
+    """A 431 and a claim-type 401 log their reason; neither the log nor the answer holds the token."""
+    huge = "h" * 100_000
+    client, metrics = build_client(FakePublisher())
+    with capture_logs() as logs:
+        async with client:
+            too_large = await client.post(PATH, content=BODY, headers={"Authorization": f"Bearer {huge}"})
+            bad_claim = await client.post(PATH, content=BODY, headers=auth(NUMERIC_STRING_EXP))
+    assert sample(metrics, "streamer_webhook_rejected_total", reason="header_too_large") == 1
+    assert sample(metrics, "streamer_webhook_rejected_total", reason="invalid_claims") == 1
+    for token in (huge[:64], NUMERIC_STRING_EXP, NUMERIC_STRING_EXP.split(".")[2]):
+        assert token not in repr(logs) and token not in too_large.text + bad_claim.text

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 
+from streamer.config import Settings
 from streamer.errors import ConfigError
 from streamer.sections import WebhookSettings
 from streamer.webhook.auth import Keys, bearer_token, verify_token
@@ -136,3 +140,79 @@ def test_an_unreadable_jwks_file_is_a_config_error(tmp_path: Path) -> None:
     path.write_text('{"nope": 1}')
     with pytest.raises(ConfigError, match="JWKS_FILE"):
         key_source(WebhookSettings(jwks_file=path))
+
+
+def failure(token: str, **options: Any) -> AuthFailure:
+    with pytest.raises(AuthFailure) as caught:
+        verify_token(token, HS, allowed_roles=ROLES, leeway=0, **options)
+    return caught.value
+
+
+def raw_token(**claims: Any) -> str:
+    """An HS256 token with exactly `claims` (plus the allowed role), whatever their types."""
+    payload = json.dumps({"role": "service_role", **claims}).encode()
+    return jwt.PyJWS().encode(payload, SECRET, algorithm="HS256")  # jwt.encode refuses a non-string iss
+
+
+LATER = int(time.time()) + 3600
+
+
+@pytest.mark.parametrize(("claims", "claim"), [
+    ({"exp": str(LATER)}, "exp"),
+    ({"exp": True}, "exp"),
+    ({"exp": [LATER]}, "exp"),
+    ({"exp": LATER, "nbf": "0"}, "nbf"),
+    ({"exp": LATER, "iat": str(LATER - 3600)}, "iat"),
+    ({"exp": LATER, "iat": False}, "iat"),
+    ({"exp": LATER, "iss": 5}, "iss"),
+    ({"exp": LATER, "sub": {"id": 1}}, "sub"),
+    ({"exp": LATER, "aud": ["authenticated", 7]}, "aud"),
+])
+def test_a_registered_claim_of_the_wrong_json_type_is_refused_naming_it(claims: dict[str, Any], claim: str) -> None:
+    """RFC 7519: exp/nbf/iat are JSON numbers, iss/sub strings, aud a string or strings; a
+    numeric string `exp` (which PyJWT would read as a number) is refused as invalid_claims."""
+    caught = failure(raw_token(**claims))
+    assert (caught.reason, caught.claim) == ("invalid_claims", claim)
+
+
+def test_a_fractional_numeric_date_is_a_valid_exp() -> None:
+    """A NumericDate may be non-integer (RFC 7519 §2): `exp: 1.5e9 + ...` is accepted."""
+    assert verify_token(raw_token(exp=LATER + 0.5), HS, allowed_roles=ROLES).role == "service_role"
+
+
+def test_without_audience_or_issuer_settings_neither_claim_is_compared() -> None:
+    """By default a token's `aud` and `iss` are only type-checked: Supabase's service_role key
+    (`iss: supabase`, no `aud`) and a user token (`aud: authenticated`) both pass."""
+    assert verify_token(hs_token(), HS, allowed_roles=ROLES).issuer == "supabase"
+    assert verify_token(hs_token(aud="authenticated"), HS, allowed_roles=ROLES).role == "service_role"
+
+
+AUTH_V1 = "https://abcdefgh.supabase.co/auth/v1"
+
+
+def test_a_configured_audience_must_be_in_the_tokens_aud() -> None:
+    """With audience=authenticated: that audience (alone or in a list) passes; another audience
+    is wrong_audience; no `aud` at all is invalid_claims naming aud."""
+    for aud in ("authenticated", ["other", "authenticated"]):
+        assert verify_token(hs_token(aud=aud), HS, allowed_roles=ROLES, audience="authenticated")
+    wrong = failure(hs_token(aud="someone-else"), audience="authenticated")
+    assert (wrong.reason, wrong.claim) == ("wrong_audience", "aud")
+    missing = failure(hs_token(), audience="authenticated")
+    assert (missing.reason, missing.claim) == ("invalid_claims", "aud")
+
+
+def test_a_configured_issuer_must_equal_the_tokens_iss() -> None:
+    """With issuer set to the project's Auth URL: that issuer passes, `supabase` or none is refused."""
+    assert verify_token(hs_token(iss=AUTH_V1), HS, allowed_roles=ROLES, issuer=AUTH_V1).issuer == AUTH_V1
+    wrong = failure(hs_token(), issuer=AUTH_V1)
+    assert (wrong.reason, wrong.claim) == ("wrong_issuer", "iss")
+    missing = failure(raw_token(exp=LATER), issuer=AUTH_V1)
+    assert (missing.reason, missing.claim) == ("invalid_claims", "iss")
+
+
+def test_audience_and_issuer_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STREAMER_WEBHOOK__AUDIENCE and STREAMER_WEBHOOK__ISSUER set the two checks; both default to off."""
+    assert (WebhookSettings().audience, WebhookSettings().issuer) == (None, None)
+    monkeypatch.setenv("STREAMER_WEBHOOK__AUDIENCE", "authenticated")
+    monkeypatch.setenv("STREAMER_WEBHOOK__ISSUER", AUTH_V1)
+    assert (Settings().webhook.audience, Settings().webhook.issuer) == ("authenticated", AUTH_V1)

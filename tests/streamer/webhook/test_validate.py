@@ -10,6 +10,8 @@ import pytest
 
 from schemas.mapping import FieldMapping
 from streamer.webhook.validate import (
+    MAX_EXTRAS_BYTES,
+    MAX_EXTRAS_DEPTH,
     MAX_UPDATED_AT_AHEAD,
     Accepted,
     InvalidBody,
@@ -152,3 +154,74 @@ def test_an_updated_at_up_to_a_day_ahead_is_accepted() -> None:
     assert MAX_UPDATED_AT_AHEAD == timedelta(days=1)
     accepted = accept({"lead": lead(1, updated_at="2025-03-02T12:00:00Z")}, RULES, received_ms=NOW_MS)
     assert len(accepted.events) == 1
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """A `dados_extras` value `depth` containers deep (an object, then arrays and objects in turn)."""
+    value: Any = "leaf"
+    for level in range(depth - 1):
+        value = [value] if level % 2 == 0 else {"k": value}
+    return {"k": value}
+
+
+@pytest.mark.parametrize("lead_id", [True, False, 5.0, 1e3, "5", 18446744073709551616.0])
+def test_an_id_that_is_not_a_json_integer_is_refused_naming_the_field(lead_id: Any) -> None:
+    """Booleans, floats (even whole ones) and numeric strings are not ids: 422 at ["lead", "id"]."""
+    details = refused({"lead": lead(lead_id)}).body["details"]
+    assert {"loc": ["lead", "id"], "msg": details[0]["msg"], "type": "int_type"} in details
+    assert "integer" in details[0]["msg"]
+
+
+@pytest.mark.parametrize("column", ["age", "altura_cm", "tentativas_contato"])
+def test_an_integer_column_holding_a_boolean_or_a_float_is_refused(column: str) -> None:
+    """`true` and `30.0` are not integers for any integer column either."""
+    for bad in (True, 30.0):
+        assert refused({"lead": lead(**{column: bad})}).body["details"][0]["loc"] == ["lead", column]
+
+
+def test_a_strict_integer_error_uses_the_name_gestao_scouter_sent() -> None:
+    """With age→idade on the sink, a boolean `idade` is reported as `idade`."""
+    rules = Rules(mapping=FieldMapping(fieldMappings={"age": "idade"}))
+    body = refused({"lead": {**lead(), "idade": True}}, rules).body
+    assert body["details"][0]["loc"] == ["lead", "idade"]
+
+
+@pytest.mark.parametrize(("document", "loc"), [
+    ({"lead": lead(name="Ana\x00")}, ["lead", "name"]),
+    ({"lead": lead(tags=["ok", "b\x00d"])}, ["lead", "tags", 1]),
+    ({"lead": lead(dados_extras={"origem": "a\x00"})}, ["lead", "dados_extras", "origem"]),
+    ({"lead": lead(dados_extras={"ch\x00ve": 1})}, ["lead", "dados_extras"]),
+    ({"lead": lead(dados_extras={"a": [{"b": "\x00"}]})}, ["lead", "dados_extras", "a", 0, "b"]),
+    ({"leads": [lead(1), lead(2, cidade="\x00")]}, ["leads", 1, "cidade"]),
+    ({"lead": lead(), "source": "gestao\x00scouter"}, ["source"]),
+])
+def test_a_nul_character_anywhere_is_refused_naming_where(document: Any, loc: list[Any]) -> None:
+    """PostgreSQL cannot store U+0000 in text or jsonb (22P05): refused at the door, at its place."""
+    details = refused(document).body["details"]
+    assert [d["loc"] for d in details] == [loc] and details[0]["type"] == "string_nul"
+
+
+def test_a_nul_in_an_echo_is_refused_too() -> None:
+    """No string with a NUL is acknowledged, even in a body that would be dropped as an echo."""
+    assert refused({"lead": lead(name="\x00"), "source": "tabuladormax"}).status == 422
+
+
+@pytest.mark.parametrize("depth", [MAX_EXTRAS_DEPTH + 1, 300, 1000])
+def test_dados_extras_nested_deeper_than_the_limit_is_refused_naming_the_limit(depth: int) -> None:
+    """Deeper than MAX_EXTRAS_DEPTH is a 422 at ["lead", "dados_extras"] whose message gives the limit."""
+    (detail,) = refused({"lead": lead(dados_extras=nested(depth))}).body["details"]
+    assert detail["loc"] == ["lead", "dados_extras"] and detail["type"] == "too_deep"
+    assert str(MAX_EXTRAS_DEPTH) in detail["msg"]
+
+
+def test_dados_extras_at_the_depth_limit_is_accepted_and_serialised() -> None:
+    """Exactly MAX_EXTRAS_DEPTH levels is accepted and becomes an event that serialises."""
+    (event,) = accept({"lead": lead(dados_extras=nested(MAX_EXTRAS_DEPTH))}, RULES).events
+    assert event.to_bytes()
+
+
+def test_dados_extras_larger_than_the_limit_is_refused_naming_the_limit() -> None:
+    """More than MAX_EXTRAS_BYTES of JSON in dados_extras is a 422 whose message gives the limit."""
+    (detail,) = refused({"lead": lead(dados_extras={"blob": "x" * MAX_EXTRAS_BYTES})}).body["details"]
+    assert detail["loc"] == ["lead", "dados_extras"] and detail["type"] == "too_large"
+    assert str(MAX_EXTRAS_BYTES) in detail["msg"]
