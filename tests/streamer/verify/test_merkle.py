@@ -49,7 +49,8 @@ def leads(ids: range | list[int]) -> dict[int, int]:
 
 def test_split_covers_the_range_exactly_in_order() -> None:
     """The parts of a split are contiguous, in order, and cover the range, whatever its width."""
-    for r, parts in ((Range(0, 9), 4), (Range(5, 5 + 10**6), 16), (Range(BIGINT_MIN, BIGINT_MAX), 16), (Range(3, 4), 16)):
+    cases = ((Range(0, 9), 4), (Range(5, 5 + 10**6), 16), (Range(BIGINT_MIN, BIGINT_MAX), 16), (Range(3, 4), 16))
+    for r, parts in cases:
         pieces = split(r, parts)
         assert pieces[0].lo == r.lo and pieces[-1].hi == r.hi and len(pieces) <= parts
         assert all(a.hi + 1 == b.lo for a, b in zip(pieces, pieces[1:], strict=False))
