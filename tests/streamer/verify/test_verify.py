@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from connectors.postgrest.errors import PostgrestError
 from streamer.config import Settings
 from streamer.errors import ConfigError
 from streamer.verify.merkle import Differences, compare, row_hash
@@ -104,3 +105,11 @@ async def test_an_empty_destination_lists_every_lead_as_missing(pair: Pair) -> N
     assert (found.missing, found.extra, found.different) == (LEADS, 0, 0)
     assert found.first_missing == [FIRST_ID, FIRST_ID + 1]
 
+
+
+async def test_forcing_the_rpc_reading_on_an_api_without_rpc_fails_naming_it(pair: Pair) -> None:
+    """`destination_read=rpc` does not fall back: the API's 404 (PGRST125 here) is the error."""
+    with pytest.raises(PostgrestError) as failed:
+        await verify(pair.with_verify(destination_read="rpc"))
+    assert failed.value.status == 404 and failed.value.code == "PGRST125"
+    assert "streamer_verify_bounds" in str(failed.value)
