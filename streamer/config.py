@@ -36,6 +36,7 @@ from streamer.sections import (
     SinkSettings,
     SourceSettings,
     ValidationSettings,
+    VerifySettings,
     WebhookSettings,
 )
 from streamer.sections import Section as _Section
@@ -70,7 +71,7 @@ class DevStackSettings(_Section):
 
 
 class RunSettings(_Section):
-    components: tuple[Literal["capture", "sink", "webhook", "applier", "exporter", "monitor"], ...] = ()
+    components: tuple[Literal["capture", "sink", "webhook", "applier", "exporter", "monitor", "verify"], ...] = ()
     shutdown_grace_seconds: float = Field(default=30.0, gt=0)
 
 
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     history: HistorySettings = HistorySettings()
     validation: ValidationSettings = ValidationSettings()
     monitor: MonitorSettings = MonitorSettings()
+    verify: VerifySettings = VerifySettings()
 
     def secrets(self) -> list[str]:
         """Every secret value configured, for the log redaction processor."""

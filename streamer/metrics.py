@@ -22,6 +22,7 @@ class Metrics:
         self._init_reverse(r)
         self._init_sink(r)
         self._init_history(r)
+        self._init_verify(r)
 
         self._captured = Counter("streamer_capture_changes_total", "Source changes produced to Kafka, by op",
                                  ["op"], registry=r)
@@ -211,3 +212,19 @@ class Metrics:
 
     def history_rows_produced(self, kind: str, n: int) -> None:
         self._export_rows.labels(kind).inc(n)
+
+    # Verify (issue 18): source and destination compared by id ranges.
+    def _init_verify(self, r: CollectorRegistry) -> None:
+        self._verify_mismatched = Gauge("streamer_verify_mismatched_leads",
+                                        "Leads the last verification found differing, by kind: missing (source "
+                                        "only), extra (destination only), different", ["kind"], registry=r)
+        self._verify_last_run = Gauge("streamer_verify_last_run_timestamp_seconds",
+                                      "Unix time the last verification finished", registry=r)
+        self._verify_seconds = Gauge("streamer_verify_duration_seconds", "How long the last verification took",
+                                     registry=r)
+
+    def verify_finished(self, missing: int, extra: int, different: int, seconds: float) -> None:
+        for kind, n in (("missing", missing), ("extra", extra), ("different", different)):
+            self._verify_mismatched.labels(kind).set(n)
+        self._verify_last_run.set_to_current_time()
+        self._verify_seconds.set(seconds)

@@ -192,3 +192,45 @@ class MonitorSettings(Section):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("expected at least 16 characters (e.g. `openssl rand -hex 24`)")
         return value
+
+
+class VerifySettings(Section):
+    """`streamer verify` (source and destination compared by id ranges) and its schedule, which the
+    `verify` component runs (README, Verify & repair)."""
+
+    # auto: the RPC functions, else (an API without /rpc/, the development server) plain reads.
+    destination_read: Literal["auto", "rpc", "rows"] = "auto"
+    columns: tuple[str, ...] = ()  # hashed besides id and updated_at (needs the RPC functions)
+    fanout: int = Field(default=16, ge=2, le=256)
+    leaf_size: int = Field(default=1000, ge=1, le=1000)  # at most db-max-rows (1000 on Supabase)
+    batch: int = Field(default=64, ge=1, le=1000)
+    page_size: int = Field(default=1000, ge=1, le=1000)  # rows per read when reading rows
+    show: int = Field(default=20, ge=0)  # ids printed per kind of difference
+    # A cron expression (croniter syntax, e.g. "30 4 * * *"): compare at each fire time, in `timezone`.
+    schedule: str | None = None
+    timezone: str = "UTC"
+    schedule_misfire_seconds: float = Field(default=3600.0, gt=0)
+    # Also file a repair job for what a scheduled run finds missing or different (never deletes).
+    repair_on_schedule: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r} (e.g. '30 4 * * *': every day at 04:30)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Sao_Paulo)") from None
+        return value

@@ -269,3 +269,6 @@ _register_validation(app)
 from streamer.cli.history import register as _register_history  # noqa: E402
 
 _register_history(app)
+from streamer.cli.verify import register as _register_verify  # noqa: E402
+
+_register_verify(app)

@@ -56,6 +56,15 @@ def _monitor(settings: Settings, metrics: Metrics) -> Component:
 FACTORIES["monitor"] = _monitor
 
 
+def _verify(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.verify.component import VerifyComponent
+
+    return VerifyComponent(settings, metrics)
+
+
+FACTORIES["verify"] = _verify
+
+
 def build_components(settings: Settings, metrics: Metrics) -> list[Component]:
     missing = [name for name in settings.run.components if name not in FACTORIES]
     if missing:
