@@ -25,7 +25,6 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-# postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
 from connectors.net import is_loopback
 from connectors.postgrest.errors import (
     PostgrestBadResponse,
@@ -216,7 +215,7 @@ class PostgrestClient:
 
 def key_headers(key: str) -> dict[str, str]:
     """The headers that present `key`, the one place they are written."""
-    # postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
+    # docs/postgrest.md §1.8: the gateway wants `apikey`; PostgREST reads the role from the JWT.
     return {"apikey": key, "Authorization": f"Bearer {key}"}
 
 
