@@ -10,8 +10,8 @@ import asyncpg
 import hypothesis  # noqa: F401  (see below)
 import pytest
 
+from devstack.stack import Endpoints
 from streamer.config import KafkaSettings
-from streamer.devstack.stack import Endpoints
 from tests.services import find_services
 from tests.streamer.sink.pipeline import Pipeline
 

@@ -19,11 +19,11 @@ from starlette.applications import Starlette
 
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.postgres.errors import ConfigurationError
+from devstack.stack import Endpoints
 from schemas.event import ChangeEvent, SourceInfo
 from streamer.applier.component import ReverseApplier
 from streamer.capture.events import to_record
 from streamer.config import ApplierSettings, KafkaSettings, Settings, SourceSettings, WebhookSettings
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from streamer.webhook.component import WebhookBridge
 from streamer.webhook.validate import Rules, accept

@@ -13,9 +13,9 @@ import pytest
 
 from connectors.kafka.client import Consumer
 from connectors.postgres import slot as slots
+from devstack.stack import Endpoints
 from streamer.capture.component import CaptureComponent
 from streamer.config import KafkaSettings, Settings, SourceSettings
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 
 

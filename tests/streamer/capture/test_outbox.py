@@ -11,10 +11,10 @@ import pytest
 from connectors.postgres import slot as slots
 from connectors.postgres.errors import TransientError
 from connectors.postgres.migrations import apply_files
+from devstack.stack import Endpoints
 from schemas.sql_files import migration_files
 from streamer.capture.outbox import OutboxSource
 from streamer.config import SourceSettings
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from tests.streamer.capture.conftest import capture_settings
 

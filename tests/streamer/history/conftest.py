@@ -16,10 +16,10 @@ import pytest
 
 from connectors.kafka.client import Admin, Consumer
 from connectors.postgres.migrations import apply_to
+from devstack.stack import Endpoints
 from schemas.event import header
 from schemas.sql_files import migration_files
 from streamer.config import DestinationSettings, HistorySettings, KafkaSettings, Settings, SourceSettings
-from streamer.devstack.stack import Endpoints
 from streamer.history import store
 from streamer.history.progress import record_outcomes
 from streamer.history.store import Job

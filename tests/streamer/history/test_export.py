@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from devstack.stack import Endpoints
 from schemas.event import header
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.history import audit, store
 from streamer.history.component import ExporterComponent
 from streamer.history.export import run_job

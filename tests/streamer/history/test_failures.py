@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.history import audit, failures, store
 from streamer.history.export import run_job
 from streamer.history.progress import record_outcomes

@@ -11,7 +11,7 @@ import sys
 import asyncpg
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.history import store
 from streamer.history.errors import JobNotFound
 

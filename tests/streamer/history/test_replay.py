@@ -8,8 +8,8 @@ import time
 import pytest
 
 from connectors.kafka.client import Admin, Consumer, Producer
+from devstack.stack import Endpoints
 from streamer.config import KafkaSettings
-from streamer.devstack.stack import Endpoints
 from streamer.history import replay
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ import pytest
 
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.keys import issue_key
+from devstack.stack import Endpoints
 from schemas.mapping import FieldMapping
-from streamer.devstack.stack import Endpoints
 from streamer.validation.drift import destination_drift, read_source_columns
 from streamer.webhook.trigger_sql import tagging_sql
 
