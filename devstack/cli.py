@@ -1,5 +1,5 @@
 """The local stack's and the demo's commands (`python -m devstack ...`), with the options, output
-and exit codes they had as `streamer dev ...` and `streamer demo`.
+and exit codes they had when they were subcommands of the product's CLI.
 
 The product's settings (`--config`, `STREAMER_*`) are read as by `streamer`; the stack's own
 (`STREAMER_DEV__*`) by `devstack.settings.DevStackSettings`.

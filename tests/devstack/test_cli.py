@@ -1,5 +1,5 @@
 """`python -m devstack`: the local stack's commands and the demo, with the exit codes they had as
-`streamer dev ...` and `streamer demo`. Only commands that start nothing run here: `up` and
+subcommands of the product's CLI. Only commands that start nothing run here: `up` and
 `demo` run as the test session's stack (tests/services.py) and as `scripts/run`."""
 
 from __future__ import annotations
