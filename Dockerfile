@@ -1,4 +1,5 @@
-# The streamer service image (docker compose). No build step beyond pip.
+# The streamer service image (docker compose). No build step beyond pip. Only the shipped packages
+# are copied, never the dev tools (devserver/, devstack/): tests/test_packaging.py checks.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

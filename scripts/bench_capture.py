@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capture benchmark (issue 4): changes/s captured into Kafka, both modes, beside the ceiling.
 
-    eval "$(streamer dev env)"; .venv/bin/python scripts/bench_capture.py [--changes 100000]
+    eval "$(.venv/bin/python -m devstack env)"; .venv/bin/python scripts/bench_capture.py [--changes 100000]
 
 For each row, a backlog of N changes (inserts of realistic 49-column leads, 100 per transaction)
 is written while the slot / outbox trigger already exists but no capture runs; then the clock
@@ -38,11 +38,11 @@ from connectors.kafka.settings import KafkaSettings  # noqa: E402
 from connectors.postgres import slot as slots  # noqa: E402
 from connectors.postgres.assembler import TransactionAssembler  # noqa: E402
 from connectors.postgres.pgoutput import decode  # noqa: E402
+from devstack.demo.generator import INSERT, leads  # noqa: E402
 from streamer.capture.component import CaptureComponent  # noqa: E402
 from streamer.capture.events import from_pgoutput  # noqa: E402
 from streamer.capture.outbox import OutboxSource  # noqa: E402
 from streamer.config import Settings  # noqa: E402
-from streamer.demo.generator import INSERT, leads  # noqa: E402
 from streamer.metrics import Metrics  # noqa: E402
 from streamer.sections import SourceSettings  # noqa: E402
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cost of the destination's stale-write guard (schemas/sql/destination/030_stale_write_guard.sql).
 
-    eval "$(streamer dev env)"; .venv/bin/python scripts/bench_guard.py [--batches 400]
+    eval "$(.venv/bin/python -m devstack env)"; .venv/bin/python scripts/bench_guard.py [--batches 400]
 
 The same 50-row merge upserts (all updates: the guard is a BEFORE UPDATE trigger) into two copies
 of `leads` on the destination, one with the trigger and one without, alternating, one in flight.
@@ -22,7 +22,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streamer.demo.generator import leads  # noqa: E402
+from devstack.demo.generator import leads  # noqa: E402
 
 
 async def main() -> None:

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_postgrest.py --dsn postgresql://postgres@127.0.0.1:5544/postgres
     .venv/bin/python scripts/bench_postgrest.py --dsn ... --url http://127.0.0.1:3000/rest/v1 --secret ...
 
-Without `--url` the script starts `python -m connectors.postgrest.server` itself on a free port
+Without `--url` the script starts `python -m devserver` itself on a free port (`devserver.launch`)
 (a separate process, so client and server do not share an event loop). DSN, URL and secret may
 also come from `BENCH_DB_URI`, `BENCH_POSTGREST_URL`, `BENCH_JWT_SECRET`. The table is a
 49-column lead-like table created (and dropped) by the script.
@@ -15,12 +15,11 @@ import argparse
 import asyncio
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.postgrest.keys import issue_key  # noqa: E402
-from connectors.postgrest.server.query import InsertSpec, build_insert  # noqa: E402
-from connectors.postgrest.server.schema_cache import load_schema_cache  # noqa: E402
+from devserver.launch import LaunchError, launched  # noqa: E402
+from devserver.query import InsertSpec, build_insert  # noqa: E402
+from devserver.schema_cache import load_schema_cache  # noqa: E402
 
 TEXT_COLS = [f"text_{i}" for i in range(20)]
 INT_COLS = [f"int_{i}" for i in range(10)]
@@ -136,25 +136,6 @@ def _sql_value(value: Any) -> str | None:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def start_server(dsn: str, secret: str) -> tuple[str, subprocess.Popen[bytes]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "PGRST_DB_URI": dsn, "PGRST_JWT_SECRET": secret, "PGRST_SERVER_PORT": str(port)}
-    root = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen([sys.executable, "-m", "connectors.postgrest.server"], env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(base + "/_admin/ready", timeout=1).status_code == 200:
-                return base + "/rest/v1", process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("the server did not start")
-
-
 async def wait_for_table(url: str, key: str, table: str) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(200):
@@ -166,13 +147,20 @@ async def wait_for_table(url: str, key: str, table: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    process = None
-    url, secret = args.url, args.secret
-    if not url:
-        secret = secret or secrets.token_urlsafe(32)
-        url, process = start_server(args.dsn, secret)
-    if not secret:
-        raise SystemExit("--secret (or BENCH_JWT_SECRET) is required with --url")
+    with ExitStack() as servers:
+        url, secret = args.url, args.secret
+        if not url:
+            secret = secret or secrets.token_urlsafe(32)
+            try:
+                url = servers.enter_context(launched(db_uri=args.dsn, jwt_secret=secret, timeout=20)).rest_url
+            except LaunchError:
+                raise SystemExit("the server did not start") from None
+        if not secret:
+            raise SystemExit("--secret (or BENCH_JWT_SECRET) is required with --url")
+        await bench(args, url, secret)
+
+
+async def bench(args: argparse.Namespace, url: str, secret: str) -> None:
     key = issue_key(secret, "service_role")
     table = f"bench_leads_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.dsn)
@@ -187,9 +175,6 @@ async def main(args: argparse.Namespace) -> None:
         await admin.execute(f"DROP TABLE IF EXISTS public.{table}")
         await admin.close()
         await pool.close()
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 async def report(

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sink benchmark (issue 5): leads/s landed at the destination, side by side, in one run.
 
-    eval "$(streamer dev env)"; .venv/bin/python scripts/bench_sink.py [--leads 10000]
+    eval "$(.venv/bin/python -m devstack env)"; .venv/bin/python scripts/bench_sink.py [--leads 10000]
 
 Rows, for 0 ms and 50 ms of latency added to every request (the PostgREST-compatible server's
 fault knob; for direct SQL, a 50 ms sleep per statement, the same network cost):
@@ -33,10 +33,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.postgrest.client import PostgrestClient  # noqa: E402
+from devstack.demo.generator import INSERT, leads  # noqa: E402
+from devstack.scratch import ScratchPair  # noqa: E402
+from devstack.stack import Endpoints  # noqa: E402
 from streamer.capture.component import CaptureComponent  # noqa: E402
-from streamer.demo.generator import INSERT, leads  # noqa: E402
-from streamer.devstack.scratch import ScratchPair  # noqa: E402
-from streamer.devstack.stack import Endpoints  # noqa: E402
 from streamer.metrics import Metrics  # noqa: E402
 from streamer.sink.component import SinkComponent  # noqa: E402
 

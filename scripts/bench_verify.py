@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`streamer verify` on 1,000,000 leads: wall time and the process's peak RSS.
 
-    source <(streamer dev env)   # or the STREAMER_* variables of any stack
+    source <(python -m devstack env)  # or the STREAMER_* variables of any stack
     .venv/bin/python scripts/bench_verify.py --read functions   # the destination's SQL functions (what /rpc/ runs)
     .venv/bin/python scripts/bench_verify.py --read rows        # the destination's rows through its API
 

@@ -1,7 +1,7 @@
 """Benchmark: webhook requests per second and latency, each answered only after Kafka's
 acknowledgement (acks=all), on the real broker.
 
-    eval "$(.venv/bin/streamer dev env)"
+    eval "$(.venv/bin/python -m devstack env)"
     .venv/bin/python scripts/bench_webhook.py                       # `streamer run` on loopback
     .venv/bin/python scripts/bench_webhook.py --mode asgi           # in-process, httpx ASGITransport
     .venv/bin/python scripts/bench_webhook.py --requests 5000 --concurrency 32 --leads 10

@@ -2,8 +2,8 @@
 
 Values come from environment variables prefixed `STREAMER_` (nested with `__`, e.g.
 `STREAMER_SINK__BATCH_SIZE=50`) and optionally a TOML file (`STREAMER_CONFIG_FILE` or
-`--config`), environment first. Defaults match the local stack (`streamer dev up`), except the
-secrets, which `streamer dev env` prints.
+`--config`), environment first. Defaults match the local stack (`python -m devstack up`), except
+the secrets, which `python -m devstack env` prints.
 
 `Settings` composes the connectors' own models (`connectors/kafka/settings.py`,
 `connectors/postgrest/settings.py`, `connectors/postgres/settings.py` under `source`), the feature
@@ -57,19 +57,6 @@ class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class DevStackSettings(_Section):
-    """The local stack of real services (`streamer dev up`), all on loopback."""
-
-    dir: Path = Path(".stack")
-    source_port: int = 54321
-    destination_port: int = 54322
-    postgrest_port: int = 54330
-    kafka_port: int = 19092
-    kafka_controller_port: int = 19093
-    kafka_heap_mb: int = Field(default=512, ge=256)
-    prometheus_port: int = 19090
-
-
 class RunSettings(_Section):
     components: tuple[Literal["capture", "sink", "webhook", "applier", "exporter", "monitor", "verify"], ...] = ()
     shutdown_grace_seconds: float = Field(default=30.0, gt=0)
@@ -92,7 +79,6 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
-    dev: DevStackSettings = DevStackSettings()
     run: RunSettings = RunSettings()
     webhook: WebhookSettings = WebhookSettings()
     applier: ApplierSettings = ApplierSettings()

@@ -11,7 +11,7 @@ import hypothesis  # noqa: F401  (see below)
 import pytest
 
 from connectors.kafka.settings import KafkaSettings
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from tests.services import find_services
 from tests.streamer.sink.pipeline import Pipeline
 

@@ -1,9 +1,9 @@
 """How the test session finds its real services, in this order:
 
-1. connection settings given in the environment (what `eval "$(streamer dev env)"` exports);
+1. connection settings given in the environment (what `eval "$(python -m devstack env)"` exports);
 2. testcontainers, when a Docker engine answers (official postgres and apache/kafka images; the
    PostgREST-compatible server runs as a local process over the destination container);
-3. otherwise the local stack (`streamer dev up`), started once per test session and stopped at
+3. otherwise the local stack (`python -m devstack up`), started once per test session and stopped at
    the end if this session started it.
 """
 
@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from streamer.config import DevStackSettings
-from streamer.devstack.stack import Endpoints, Stack
+from devstack.settings import DevStackSettings
+from devstack.stack import Endpoints, Stack
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_KEYS = {
@@ -73,7 +72,8 @@ def from_testcontainers() -> Iterator[Endpoints]:  # pragma: no cover - needs a 
     from testcontainers.postgres import PostgresContainer
 
     from connectors.postgrest.keys import issue_key
-    from streamer.devstack.stack import StackSecrets
+    from devserver.launch import launched
+    from devstack.stack import StackSecrets
 
     secrets = StackSecrets.generate()
     with ExitStack() as stack:
@@ -85,17 +85,9 @@ def from_testcontainers() -> Iterator[Endpoints]:  # pragma: no cover - needs a 
         kafka = stack.enter_context(KafkaContainer("apache/kafka:4.1.1").with_kraft())
         source_dsn, destination_dsn = (pg.get_connection_url() for pg in pgs)
         asyncio.run(_migrate(source_dsn, destination_dsn))
-        port = 54399
-        server = subprocess.Popen(
-            [sys.executable, "-m", "connectors.postgrest.server"],
-            env={**os.environ, "PGRST_DB_URI": destination_dsn, "PGRST_JWT_SECRET": secrets.jwt_secret,
-                 "PGRST_SERVER_PORT": str(port)})
-        stack.callback(server.terminate)
-        from streamer.devstack.process import port_open, wait_until
-
-        wait_until(lambda: port_open("127.0.0.1", port), timeout=30, what="PostgREST-compatible server")
+        server = stack.enter_context(launched(db_uri=destination_dsn, jwt_secret=secrets.jwt_secret, timeout=30))
         yield Endpoints(source_dsn, destination_dsn, kafka.get_bootstrap_server(),
-                        f"http://127.0.0.1:{port}/rest/v1", secrets.jwt_secret,
+                        server.rest_url, secrets.jwt_secret,
                         issue_key(secrets.jwt_secret, "anon"), secrets.service_key, "")
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from streamer.config import DevStackSettings, Settings
+from devstack.settings import DevStackSettings
+from streamer.config import Settings
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 DEFAULT = re.compile(r"\$\{(?P<name>\w+)(:-(?P<default>[^}]*)|:\?[^}]*)?\}")
@@ -59,7 +60,8 @@ def test_every_streamer_variable_is_a_valid_setting(compose: dict[str, Any], mon
 
 def test_host_ports_match_the_local_stack(compose: dict[str, Any]) -> None:
     """Published ports equal the local stack's defaults, so the same commands work on either."""
-    dev, services = DevStackSettings(), compose["services"]
+    # The stack's defaults, not this shell's STREAMER_DEV__* (model_construct reads no environment).
+    dev, services = DevStackSettings.model_construct(), compose["services"]
     assert host_port(services["source-db"]) == (dev.source_port, 5432)
     assert host_port(services["destination-db"]) == (dev.destination_port, 5432)
     assert host_port(services["postgrest"])[0] == dev.postgrest_port

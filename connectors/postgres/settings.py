@@ -19,7 +19,7 @@ class PostgresSettings(BaseModel):
     # hide_input_in_errors: a ValidationError's text would otherwise quote the DSN, password and all.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    # The local stack's source database (`streamer dev up`).
+    # The local stack's source database (`python -m devstack up`).
     dsn: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:54321/tabuladormax")
     schema_name: str = "public"
     table: str = "leads"

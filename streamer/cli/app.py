@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from connectors.redaction import masked_urls
 from streamer.cli import render
-from streamer.config import Settings
-from streamer.errors import StreamerError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Keeps Gestão Scouter's leads in step with TabuladorMax through Kafka.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective configuration.")
 db_app = typer.Typer(no_args_is_help=True, help="Apply the product's SQL to a database.")
-dev_app = typer.Typer(no_args_is_help=True, help="The local stack of real services (no Docker).")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for a PostgREST you run yourself.")
-app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
 reverse_app = typer.Typer(no_args_is_help=True, help="The reverse path: Gestão Scouter -> TabuladorMax.")
 app.add_typer(reverse_app, name="reverse")
@@ -33,7 +27,7 @@ mapping_app = typer.Typer(no_args_is_help=True, help="The sink's field mapping: 
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(slot_app, name="slot")
 
-from streamer.cli.common import ConfigOption, err, fail, out, reported, settings_or_exit, setup_logging  # noqa: E402
+from streamer.cli.common import ConfigOption, fail, out, reported, settings_or_exit, setup_logging  # noqa: E402
 
 
 @config_app.command("show")
@@ -59,54 +53,6 @@ def db_migrate(
         for name in targets:
             for outcome in asyncio.run(migrate(settings, name)):  # type: ignore[arg-type]
                 out.print(f"{name}: {outcome.name}: {outcome.action}", highlight=False)
-
-
-def _stack(settings: Settings):  # type: ignore[no-untyped-def]
-    from streamer.devstack.stack import Stack
-
-    return Stack(settings.dev, streamer_port=settings.http.port)
-
-
-@dev_app.command("up")
-def dev_up(config: ConfigOption = None,
-           prometheus: Annotated[bool, typer.Option(help="Also start Prometheus.")] = True) -> None:
-    """Start (or keep) every service of the local stack and wait until each answers."""
-    settings = settings_or_exit(config)
-    try:
-        timings = _stack(settings).up(lambda msg: err.print(msg, highlight=False), prometheus=prometheus)
-    except StreamerError as exc:
-        fail(str(exc))
-    err.print("stack up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()), highlight=False)
-
-
-@dev_app.command("down")
-def dev_down(config: ConfigOption = None) -> None:
-    """Stop every service of the local stack (data is kept)."""
-    _stack(settings_or_exit(config)).down(lambda msg: err.print(msg, highlight=False))
-
-
-@dev_app.command("status")
-def dev_status(config: ConfigOption = None) -> None:
-    """Show which services of the local stack run; exit 1 unless all do."""
-    states = _stack(settings_or_exit(config)).status()
-    table = Table("service", "state")
-    for name, up in states.items():
-        table.add_row(name, "[green]up[/green]" if up else "[red]down[/red]")
-    out.print(table)
-    raise typer.Exit(0 if states and all(states.values()) else 1)
-
-
-@dev_app.command("env")
-def dev_env(config: ConfigOption = None) -> None:
-    """Print the stack's connection settings as shell exports: eval "$(streamer dev env)"."""
-    from streamer.devstack.stack import env_exports
-
-    settings = settings_or_exit(config)
-    endpoints = _stack(settings).endpoints()
-    if endpoints is None:
-        fail("the local stack was never started: run `streamer dev up`")
-    for key, value in env_exports(endpoints, settings.http.port).items():
-        out.print(f"export {key}={shlex.quote(value)}", highlight=False, soft_wrap=True)
 
 
 @keys_app.command("issue")
@@ -193,36 +139,6 @@ def check(config: ConfigOption = None) -> None:
     results = asyncio.run(run_checks(settings))
     out.print(render.check_table(results))
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
-@app.command("demo")
-def demo(
-    leads: Annotated[int, typer.Option("--leads", "-n", min=1, help="How many sample leads to write.")] = 5000,
-    then_run: Annotated[bool, typer.Option(help="Keep the sync running after the summary.")] = False,
-    config: ConfigOption = None,
-) -> None:
-    """Write sample leads to the source and watch the capture and the sink land them."""
-    from streamer.demo.run import demo as run_demo
-
-    settings = settings_or_exit(config)
-    setup_logging(settings.model_copy(update={"log": settings.log.model_copy(update={"level": "WARNING"})}))
-    try:
-        summary = asyncio.run(run_demo(settings, leads, err))
-    except StreamerError as exc:
-        fail(str(exc), 2)
-    table = Table("leads written", "landed", "seconds", "leads/s", "p50", "p95", "p99", "failed",
-                  title="end to end: source commit to destination (from the sink's histogram)")
-    table.add_row(str(summary.leads), str(summary.landed), f"{summary.seconds:.1f}", f"{summary.rate:,.0f}",
-                  _ms(summary.p50), _ms(summary.p95), _ms(summary.p99), str(summary.failed))
-    out.print(table)
-    if summary.landed < summary.leads:
-        fail(f"only {summary.landed} of {summary.leads} leads landed")
-    if then_run:
-        run(config)
 
 
 @app.command("run")

@@ -5,7 +5,7 @@ Targets, in order of precedence:
 1. `POSTGREST_URL` set: a real PostgREST (or a Supabase project). Also needs `POSTGREST_JWT_SECRET`
    and `POSTGREST_DB_URI` (SQL for setup). Set `POSTGREST_GATEWAY=1` if an API gateway checks
    `apikey` (Supabase); plain PostgREST has none, so the gateway cases are skipped.
-2. `CONFORMANCE_SELF_START=1`: start our server (`python -m connectors.postgrest.server`) on a
+2. `CONFORMANCE_SELF_START=1`: start our server (`python -m devserver`, by `devserver.launch`) on a
    free port against `CONFORMANCE_DB_URI` (default `postgresql://postgres@127.0.0.1:5544/postgres`,
    a throwaway cluster), with a random JWT secret.
 3. Otherwise the session fixture `services` from `tests/conftest.py` (the local stack).
@@ -18,14 +18,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,13 +29,13 @@ import httpx
 import pytest
 
 from connectors.postgrest.keys import issue_key
+from devserver.launch import launched
 from schemas.sql_files import migration_files
 
 # Supabase's API roles, created when missing: the product's own SQL for them (the database
 # behind a real PostgREST may not have been migrated by us).
 ROLES_SQL = next(f.sql for f in migration_files("destination") if f.name == "common/000_roles.sql")
 ALL_ROLES = ("anon", "authenticated", "service_role")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -65,26 +61,6 @@ class Target:
         token = keys.get(role) or issue_key(self.jwt_secret, role)
         apikey = keys.get(role, self.anon_key)
         return {"apikey": apikey, "Authorization": f"Bearer {token}", **extra}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the dev server exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/_admin/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the dev server did not become ready")
 
 
 @pytest.fixture(scope="session")
@@ -119,21 +95,10 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
 def _self_started() -> Iterator[Target]:
     dsn = os.environ.get("CONFORMANCE_DB_URI", "postgresql://postgres@127.0.0.1:5544/postgres")
     secret = secrets.token_urlsafe(32)
-    port = _free_port()
     asyncio.run(_ensure_roles(dsn))  # before the server caches anything
-    env = {
-        **os.environ,
-        "PGRST_DB_URI": dsn,
-        "PGRST_JWT_SECRET": secret,
-        "PGRST_SERVER_PORT": str(port),
-    }
-    cmd = [sys.executable, "-m", "connectors.postgrest.server"]
-    process = subprocess.Popen(cmd, env=env, cwd=REPO)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, process)
+    with launched(db_uri=dsn, jwt_secret=secret, timeout=20) as server:
         yield Target(
-            url=base + "/rest/v1",
+            url=server.rest_url,
             dsn=dsn,
             jwt_secret=secret,
             anon_key=issue_key(secret, "anon"),
@@ -141,9 +106,6 @@ def _self_started() -> Iterator[Target]:
             ours=True,
             gateway=True,
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def _ensure_roles(dsn: str) -> None:

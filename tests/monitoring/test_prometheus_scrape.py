@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from tests.streamer.monitor.processes import (
     free_port,
     own_leads_table,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner, Result
 
 from connectors.postgres.errors import ConnectionLost, SetupError
+from devstack.stack import Endpoints
 from streamer.cli.app import app, reported
-from streamer.devstack.stack import Endpoints
 
 runner = CliRunner()
 UNREACHABLE_SOURCE = "postgresql://lead_sync:pw-unused@127.0.0.1:1/tabuladormax"
@@ -127,3 +127,17 @@ def test_slot_commands_report_a_wrong_password_in_one_line(services: Endpoints, 
     result = invoke(*args, STREAMER_SOURCE__DSN=wrong, STREAMER_SOURCE__SLOT=f"never_{os.getpid()}")
     assert_one_error_line(result, 1, "password authentication failed")
     assert "not-the-password-77" not in result.output
+
+
+@pytest.mark.parametrize("command", ["dev", "demo"])
+def test_the_development_tools_are_not_product_commands(command: str) -> None:
+    """The local stack and the demo are `python -m devstack ...` (tests/devstack/test_cli.py)."""
+    result = invoke(command, "--help")
+    assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_config_show_has_no_dev_section() -> None:
+    """The stack's settings (`STREAMER_DEV__*`) are the dev tools' own, not the product's."""
+    result = invoke("config", "show", STREAMER_DEV__DIR="/tmp/elsewhere")
+    assert result.exit_code == 0, result.output
+    assert '"dev"' not in result.output and "/tmp/elsewhere" not in result.output

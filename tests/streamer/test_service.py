@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.postgres.errors import SetupError
 from connectors.postgres.slot import CAPTURE_SESSION, connect
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 
 # Passwords with an unencoded '/', '?' or '#': asyncpg's own ValueError quotes what follows.
 BAD_DSNS = [

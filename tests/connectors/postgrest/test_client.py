@@ -25,7 +25,7 @@ from connectors.postgrest.errors import (
     PostgrestUnavailable,
 )
 from connectors.postgrest.settings import DestinationSettings
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 
 KEY = "service-key-abc.def.ghi"
 URL = "https://gestao.example.co/rest/v1"

@@ -20,10 +20,10 @@ from starlette.applications import Starlette
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.settings import KafkaSettings
 from connectors.postgres.errors import SetupError
+from devstack.stack import Endpoints
 from schemas.event import ChangeEvent, SourceInfo, to_record
 from streamer.applier.component import ReverseApplier
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from streamer.sections import ApplierSettings, SourceSettings, WebhookSettings
 from streamer.webhook.component import WebhookBridge

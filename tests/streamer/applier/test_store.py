@@ -11,12 +11,12 @@ import asyncpg
 import pytest
 
 from connectors.postgres.slot import connect
+from devstack.stack import Endpoints
 from schemas.event import ChangeEvent, SourceInfo
 from schemas.lead import LEAD_COLUMNS
 from schemas.mapping import IDENTITY
 from streamer.applier.plan import plan_batch
 from streamer.applier.store import LeadStore, Written
-from streamer.devstack.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 

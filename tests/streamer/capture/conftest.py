@@ -14,9 +14,9 @@ import pytest
 from connectors.kafka.client import Consumer
 from connectors.kafka.settings import KafkaSettings
 from connectors.postgres import slot as slots
+from devstack.stack import Endpoints
 from streamer.capture.component import CaptureComponent
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from streamer.sections import SourceSettings
 

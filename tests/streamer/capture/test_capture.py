@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from connectors.postgres import slot as slots
+from devstack.stack import Endpoints
 from streamer.capture.component import CaptureComponent
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from tests.streamer.capture.conftest import capture_settings, read_topic, run_capture
 from tests.streamer.capture.workload import Workload, change_of

@@ -8,9 +8,9 @@ import asyncio
 import asyncpg
 import pytest
 
+from devstack.stack import Endpoints
 from schemas.event import ChangeEvent, SourceInfo
 from streamer.capture.events import split_key_change
-from streamer.devstack.stack import Endpoints
 from tests.streamer.capture.conftest import capture_settings, read_topic, run_capture
 
 SOURCE = SourceInfo(connector="postgresql", db="tabuladormax", schema_="public", table="leads", ts_ms=5)

@@ -11,9 +11,9 @@ import pytest
 from connectors.postgres import slot as slots
 from connectors.postgres.errors import TransientError
 from connectors.postgres.migrations import apply_files
+from devstack.stack import Endpoints
 from schemas.sql_files import migration_files
 from streamer.capture.outbox import OutboxSource
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from streamer.sections import SourceSettings
 from tests.streamer.capture.conftest import capture_settings

@@ -12,9 +12,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from connectors.postgres import slot as slots
+from devstack.stack import Endpoints
 from streamer.capture.produce import EventBuffer
 from streamer.capture.replication import ReplicationSource, moved_forward
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from tests.streamer.capture.conftest import RecordingProducer, capture_settings, read_topic, run_capture
 

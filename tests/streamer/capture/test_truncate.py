@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
+from devstack.stack import Endpoints
 from streamer.capture.truncate import EVENT, advice, report_truncate
-from streamer.devstack.stack import Endpoints
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from tests.streamer.capture.conftest import capture_settings, read_topic, run_capture

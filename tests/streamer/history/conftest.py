@@ -18,10 +18,10 @@ from connectors.kafka.client import Admin, Consumer
 from connectors.kafka.settings import KafkaSettings
 from connectors.postgres.migrations import apply_to
 from connectors.postgrest.settings import DestinationSettings
+from devstack.stack import Endpoints
 from schemas.event import header
 from schemas.sql_files import migration_files
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.sections import HistorySettings, SourceSettings
 from streamer.state import store
 from streamer.state.progress import record_outcomes

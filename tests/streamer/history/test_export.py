@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from devstack.stack import Endpoints
 from schemas.event import header
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.history.component import ExporterComponent
 from streamer.history.runner import run_job
 from streamer.metrics import Metrics

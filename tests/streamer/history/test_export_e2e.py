@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from connectors.kafka.client import Admin, Producer
+from devstack.scratch import ScratchPair
+from devstack.stack import Endpoints
 from schemas.event import from_row, to_record
 from streamer.config import Settings
-from streamer.devstack.scratch import ScratchPair
-from streamer.devstack.stack import Endpoints
 from streamer.history import replay
 from streamer.history.component import ExporterComponent
 from streamer.history.runner import run_job

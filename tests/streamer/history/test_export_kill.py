@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.state import store
 from tests.streamer.history.conftest import job_now, wait_for
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.history.runner import run_job
 from streamer.metrics import Metrics
 from streamer.sink.component import land_burst

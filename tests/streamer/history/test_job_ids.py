@@ -11,7 +11,7 @@ import sys
 import asyncpg
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.state import store
 from streamer.state.errors import JobNotFound
 

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.settings import KafkaSettings
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.history import replay
 
 pytestmark = pytest.mark.integration

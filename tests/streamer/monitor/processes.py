@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from connectors.postgres import slot as slots
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 
 REPO = Path(__file__).resolve().parents[3]
 STREAMER = Path(sys.executable).with_name("streamer")

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from tests.streamer.monitor.cdp import chromium
 from tests.streamer.monitor.processes import REPO, free_port, own_leads_table, streamer_env, streamer_run, wait_ready
 

@@ -1,4 +1,4 @@
-"""A pipeline of our own for sink tests: a scratch pair of tables (streamer/devstack/scratch.py),
+"""A pipeline of our own for sink tests: a scratch pair of tables (devstack/scratch.py),
 and helpers to run the capture and the sink in-process and to compare both sides."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from devstack.scratch import ScratchPair
 from streamer.capture.component import CaptureComponent
 from streamer.config import Settings
-from streamer.devstack.scratch import ScratchPair
 from streamer.metrics import Metrics
 from streamer.sink.component import SinkComponent
 

@@ -13,8 +13,8 @@ import pytest
 
 from connectors.postgres.migrations import apply_to
 from connectors.postgrest.errors import PostgrestRejected
+from devstack.stack import Endpoints
 from schemas.sql_files import migration_files
-from streamer.devstack.stack import Endpoints
 from streamer.metrics import Metrics
 from streamer.sink.failures import FailedLead, FailureRecorder, JobRun, job_uuid
 from streamer.state import store

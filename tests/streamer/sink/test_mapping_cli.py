@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 

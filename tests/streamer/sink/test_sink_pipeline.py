@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from connectors.kafka.client import Consumer
-from streamer.demo.generator import INSERT, leads
+from devstack.demo.generator import INSERT, leads
 from tests.streamer.sink.pipeline import Pipeline, running
 
 pytestmark = pytest.mark.integration

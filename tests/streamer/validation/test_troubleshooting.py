@@ -20,9 +20,9 @@ import pytest
 
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.keys import issue_key
+from devstack.stack import Endpoints
 from schemas.mapping import FieldMapping
 from streamer.destination.drift import destination_drift, read_source_columns
-from streamer.devstack.stack import Endpoints
 from streamer.webhook.trigger_sql import tagging_sql
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from connectors.postgres.migrations import apply_to
+from devstack.stack import Endpoints
 from schemas.sql_files import migration_files
 from streamer.config import Settings
-from streamer.devstack.stack import Endpoints
 from streamer.sections import HistorySettings, VerifySettings
 from tests.streamer.sink.pipeline import Pipeline
 

@@ -12,8 +12,8 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
+from devstack.stack import Endpoints
 from streamer.cli.app import app
-from streamer.devstack.stack import Endpoints
 from streamer.history.runner import run_job
 from streamer.metrics import Metrics
 from streamer.sink.component import land_burst

@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 import pytest
 
-from streamer.devstack.stack import Endpoints
+from devstack.stack import Endpoints
 from streamer.webhook.trigger_sql import trigger_sql
 
 pytestmark = pytest.mark.integration
