@@ -6,7 +6,7 @@ COPY pyproject.toml README.md ./
 COPY streamer ./streamer
 COPY connectors ./connectors
 COPY schemas ./schemas
-RUN pip install --no-cache-dir .
+RUN --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock && pip install --no-cache-dir --no-deps .
 USER nobody
 EXPOSE 18080
 CMD ["streamer", "run"]

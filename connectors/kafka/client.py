@@ -125,6 +125,17 @@ class Consumer:
         with translate_kafka_errors("committing offsets"):
             await self._consumer.commit(offsets)
 
+    async def partitions_for_topic(self, topic: str) -> frozenset[int] | None:
+        """The topic's partitions from metadata fetched now; None when the broker has no such topic.
+
+        aiokafka's own `partitions_for_topic` answers from the metadata the consumer already holds,
+        which covers only the topics it subscribed to: for any other topic it returns None, as if
+        the topic did not exist (what `streamer doctor` reported on a healthy stack)."""
+        with translate_kafka_errors(f"reading the metadata of {topic}"):
+            cluster = await self._consumer._client.fetch_all_metadata()
+            partitions = cluster.partitions_for_topic(topic)
+        return None if partitions is None else frozenset(partitions)
+
     async def committed(self, partition: TopicPartition) -> int | None:
         with translate_kafka_errors("reading committed offsets"):
             value: int | None = await self._consumer.committed(partition)

@@ -7,6 +7,12 @@
 The JSON is committed, so docker compose provisions it without running anything; this file is
 where to change it (tests/monitoring/test_dashboards.py checks the two agree, and that every
 Prometheus query names only metrics the service exports). Standard library only.
+
+No data source is named by its uid: panels name `${DS_PROMETHEUS}` and `${DS_TABULADORMAX}`,
+which are both `__inputs` (Grafana's import dialog asks which data source each one is) and
+data-source template variables (a provisioned or API-imported dashboard picks the instance's
+data source of that type, switchable at the top of the dashboard). So the dashboards work in any
+Grafana, whatever its data sources are called.
 """
 
 from __future__ import annotations
@@ -18,8 +24,30 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "dashboards"
-PROM = {"type": "prometheus", "uid": "prometheus"}
-SQL = {"type": "grafana-postgresql-datasource", "uid": "tabuladormax"}
+PROM = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+SQL = {"type": "grafana-postgresql-datasource", "uid": "${DS_TABULADORMAX}"}
+# Variable name → (label, plugin id, plugin name, description) for each data source a panel may use.
+SOURCES = {
+    "DS_PROMETHEUS": ("Prometheus", "prometheus", "Prometheus", "The Prometheus that scrapes the streamer"),
+    "DS_TABULADORMAX": ("TabuladorMax (PostgreSQL)", "grafana-postgresql-datasource", "PostgreSQL",
+                        "TabuladorMax's database: its export job and error tables (a read-only role suffices)"),
+}
+
+
+def variable_of(source: dict[str, str]) -> str:
+    """`${DS_PROMETHEUS}` → `DS_PROMETHEUS`."""
+    return source["uid"].removeprefix("${").removesuffix("}")
+
+
+def datasource_inputs(panels: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The `__inputs` and the data-source template variables for the data sources `panels` use."""
+    used = sorted({variable_of(p["datasource"]) for p in panels if "datasource" in p})
+    inputs = [{"name": name, "label": SOURCES[name][0], "description": SOURCES[name][3], "type": "datasource",
+               "pluginId": SOURCES[name][1], "pluginName": SOURCES[name][2]} for name in used]
+    variables = [{"name": name, "label": SOURCES[name][0], "type": "datasource", "query": SOURCES[name][1],
+                  "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
+                  "regex": "", "skipUrlSync": False} for name in used]
+    return inputs, variables
 RATE = "$__rate_interval"
 
 
@@ -85,11 +113,13 @@ def dashboard(uid: str, title: str, description: str, rows: list[Row], tags: tup
             panels.append(panel.render(pid, x, y))
             pid, x, row_h = pid + 1, x + panel.w, max(row_h, panel.h)
         y += row_h
+    inputs, variables = datasource_inputs(panels)
     return {
+        "__inputs": inputs,
         "uid": uid, "title": title, "description": description, "tags": ["lead-sync", *tags],
         "schemaVersion": 39, "version": 1, "editable": True, "graphTooltip": 1,
         "time": {"from": "now-1h", "to": "now"}, "refresh": "10s", "timezone": "browser",
-        "templating": {"list": []}, "annotations": {"list": []}, "links": [
+        "templating": {"list": variables}, "annotations": {"list": []}, "links": [
             {"type": "dashboards", "tags": ["lead-sync"], "asDropdown": True, "title": "Lead sync"}],
         "panels": panels,
     }

@@ -49,10 +49,11 @@ class Suggestion:
 
 
 def fix_script(schema: str, table: str, missing: Sequence[MissingColumn],
-               suggestions: Sequence[Suggestion] = ()) -> str:
-    """The whole script: the ADD COLUMNs, the reload notification, then commented suggestions.
+               suggestions: Sequence[Suggestion] = (), widenings: Sequence[Suggestion] = ()) -> str:
+    """The whole script: the ADD COLUMNs, the widening type changes (a wider varchar or numeric
+    keeps every stored value), the reload notification, then commented suggestions.
     Empty when there is nothing to fix."""
-    if not missing and not suggestions:
+    if not missing and not suggestions and not widenings:
         return ""
     lines = [f"-- Run in Gestão Scouter's SQL editor (fixes {qualified(schema, table)} for the lead sync)."]
     for column in missing:
@@ -63,7 +64,10 @@ def fix_script(schema: str, table: str, missing: Sequence[MissingColumn],
         if not column.builtin:
             lines.append(f"-- {column.type_text} is not a built-in type: create it at the destination first")
         lines.append(add_column_sql(schema, table, column.name, column.type_text))
-    if any(c.type_text is not None for c in missing):
+    for widening in widenings:
+        lines.append(f"-- {widening.why}")
+        lines.append(widening.sql)
+    if widenings or any(c.type_text is not None for c in missing):
         lines.append(RELOAD_NOTIFY)
     if suggestions:
         lines.append("-- Review before running (these change existing rows or constraints):")
@@ -76,6 +80,11 @@ def fix_script(schema: str, table: str, missing: Sequence[MissingColumn],
 def alter_type_sql(schema: str, table: str, column: str, type_text: str) -> str:
     name = quote_ident(column)
     return f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {name} TYPE {type_text} USING {name}::{type_text};"
+
+
+def alter_type_widening_sql(schema: str, table: str, column: str, type_text: str) -> str:
+    """A type change to a wider varchar/numeric/text: every stored value converts unchanged."""
+    return f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)} TYPE {type_text};"
 
 
 def drop_not_null_sql(schema: str, table: str, column: str) -> str:

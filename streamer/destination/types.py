@@ -160,6 +160,45 @@ def _numeric_fit(source: SqlType, dest: SqlType) -> Verdict | None:
     return Verdict("warning", f"{dest} is narrower than {source}: " + " and ".join(problems))
 
 
+Measure = Literal["length", "digits"]
+
+
+def narrowing(source: SqlType, dest: SqlType) -> Measure | None:
+    """What to measure in the source's data to know whether `dest` refuses or rounds its values:
+    "length" for a string into `character varying(n)` / `character(n)`, "digits" for a number into
+    `numeric(p,s)`; None when the destination's limit is unknown or not a length or precision.
+    Called for pairs `compatibility` already warned about."""
+    if source.array or dest.array or not dest.modifiers:
+        return None
+    if source.base in _STRINGS and dest.base in ("character varying", "character"):
+        return "length"
+    if dest.base == "numeric" and (source.base in _INTEGER_RANK or source.base in _FLOATS
+                                   or source.base == "numeric"):
+        return "digits"
+    return None
+
+
+def widened(source: SqlType, dest: SqlType) -> str:
+    """A destination type holding every value of both `source` and `dest` (for `narrowing` pairs):
+    the ALTER that stops the refusals without losing a digit already stored."""
+    if dest.base != "numeric":
+        if source.base == "text" or not source.modifiers:
+            return "text"
+        limit = max(source.modifiers[0], dest.modifiers[0] if dest.modifiers else 0)
+        return str(SqlType("character varying", (limit,)))
+    assert dest.modifiers
+    d_int, d_scale = dest.modifiers[0] - (dest.modifiers[1:] or (0,))[0], (dest.modifiers[1:] or (0,))[0]
+    if source.base in _INTEGER_RANK:
+        s_int, s_scale = _INTEGER_DIGITS[source.base], 0
+    elif source.base == "numeric" and source.modifiers:
+        s_scale = (source.modifiers[1:] or (0,))[0]
+        s_int = source.modifiers[0] - s_scale
+    else:
+        return "numeric"  # an unconstrained numeric or a float: no precision holds all of them
+    integer, scale = max(d_int, s_int), max(d_scale, s_scale)
+    return str(SqlType("numeric", (integer + scale, scale)))
+
+
 def _integers(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
     if source.base not in _INTEGER_RANK:
         return False

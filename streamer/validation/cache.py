@@ -3,7 +3,8 @@
 
 Only passing reports are kept: after someone runs the fix SQL and validates again (the seed's
 troubleshooting steps 5-6) the answer must be fresh, and `schema reload-cache` clears the file.
-Entries are keyed by destination URL, tables and mapping (`cache_key`); the file holds no secret.
+Entries are keyed by destination URL, tables, mapping and the fingerprint of both catalogs
+(`cache_key`), so no pass outlives a change to either table; the file holds no secret.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ def default_dir() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "streamer"
 
 
-def cache_key(destination_url: str, source_table: str, destination_table: str, mapping: FieldMapping) -> str:
-    """A digest of what the result depends on (never of a key or DSN)."""
-    material = "\n".join([destination_url, source_table, destination_table, mapping.to_json()])
+def cache_key(destination_url: str, source_table: str, destination_table: str, mapping: FieldMapping,
+              fingerprint: str) -> str:
+    """A digest of what the result depends on (never of a key or DSN); `fingerprint` digests the
+    catalogs compared, so a column added, dropped or retyped on either side is a miss."""
+    material = "\n".join([destination_url, source_table, destination_table, mapping.to_json(), fingerprint])
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

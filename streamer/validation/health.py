@@ -140,8 +140,7 @@ async def consumer_lag(settings: KafkaSettings, topic: str, group: str, max_lag:
     async with Consumer(settings, group_id=group) as consumer:
         raw = consumer.raw
         with translate_kafka_errors(f"reading offsets of {topic}"):
-            topics = await raw.topics()
-            partitions = sorted(raw.partitions_for_topic(topic) or ()) if topic in topics else []
+            partitions = sorted(await consumer.partitions_for_topic(topic) or ())
             tps = [TopicPartition(topic, p) for p in partitions]
             end = {tp.partition: offset for tp, offset in (await raw.end_offsets(tps)).items()} if tps else {}
         committed = {tp.partition: await consumer.committed(tp) for tp in tps}

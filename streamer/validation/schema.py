@@ -9,15 +9,19 @@ The rules (each tested on literal catalogs):
 - a column the sync writes that the destination lacks is an error (PostgREST answers PGRST204);
 - a type pair is judged by `types.compatibility` (integer→bigint fine, bigint→integer error,
   text→varchar(n) warning, timestamp↔timestamptz warning, narrower numeric warning...);
+- a narrower `varchar(n)`/`character(n)` or `numeric(p,s)` that values the source holds now exceed
+  (`extents`, measured by the caller for the columns `to_measure` names) is an error, fixed by an
+  ALTER to a type wide enough for both (`types.widened`), printed to run as is;
 - a destination NOT NULL column that no source column fills and that has no default is an error
   (new leads would fail with 23502); when OpenAPI cannot tell whether it has a default, a warning;
 - a nullable source column into a NOT NULL destination column is a warning;
-- a mapping entry naming a column the source lacks is a warning.
+- a mapping entry naming a column the source lacks is an error (a typo: the value never arrives).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -28,12 +32,14 @@ from streamer.destination.fix_sql import (
     MissingColumn,
     Suggestion,
     alter_type_sql,
+    alter_type_widening_sql,
     drop_not_null_sql,
     fix_script,
 )
-from streamer.destination.types import Severity, SqlType, compatibility
+from streamer.destination.types import Measure, Severity, SqlType, compatibility, narrowing, widened
 
-Kind = Literal["missing_column", "type_mismatch", "not_null_unfilled", "null_into_not_null", "unknown_source_column"]
+Kind = Literal["missing_column", "type_mismatch", "values_exceed", "not_null_unfilled", "null_into_not_null",
+               "unknown_source_column"]
 # The sink stamps `sync_source` on every row (docs/design.md, Loop prevention) even if the source
 # table or the mapping does not carry it.
 STAMPED = Column.of(SYNC_SOURCE_COLUMN, "text")
@@ -81,6 +87,29 @@ class SchemaReport(BaseModel):
         return [f.column for f in self.findings if f.kind == "missing_column"]
 
 
+@dataclass(frozen=True)
+class Extent:
+    """The widest values a source column holds now: characters, or integer digits and decimals."""
+
+    max_length: int | None = None
+    integer_digits: int | None = None
+    scale: int | None = None
+
+
+def to_measure(source: Sequence[Column], destination: Columns, mapping: FieldMapping) -> dict[str, Measure]:
+    """Source column → what to measure in its data: the pairs whose destination is a narrower
+    varchar or numeric than the source's type (a warning until the data says otherwise)."""
+    wanted: dict[str, Measure] = {}
+    for target, column in written_columns(source, mapping).items():
+        found = destination.get(target)
+        if found is None or column is STAMPED or compatibility(column.type, found.type) is None:
+            continue
+        measure = narrowing(column.type, found.type)
+        if measure is not None:
+            wanted[column.name] = measure
+    return wanted
+
+
 def written_columns(source: Sequence[Column], mapping: FieldMapping) -> dict[str, Column]:
     """Destination name → the source column that fills it, `sync_source` included."""
     written: dict[str, Column] = {}
@@ -94,19 +123,24 @@ def written_columns(source: Sequence[Column], mapping: FieldMapping) -> dict[str
 
 def compare_schema(
     source: Sequence[Column], destination: Columns, mapping: FieldMapping, *, table: str, schema: str = "public",
+    extents: Mapping[str, Extent] | None = None,
 ) -> SchemaReport:
-    """Every finding for writing rows of `source` (through `mapping`) into `destination`."""
+    """Every finding for writing rows of `source` (through `mapping`) into `destination`;
+    `extents` (source column → its widest values, see `to_measure`) turns a narrowing the data
+    exceeds into an error."""
     written = written_columns(source, mapping)
     findings: list[Finding] = []
     for target, column in written.items():
         found = destination.get(target)
-        findings.extend(_missing(target, column) if found is None else _pair(target, column, found))
+        extent = (extents or {}).get(column.name)
+        findings.extend(_missing(target, column) if found is None else _pair(target, column, found, extent))
     findings.extend(_unfilled(destination, written))
     source_names = {c.name for c in source}
     for name, target in mapping.field_mappings.items():
         if name not in source_names:
-            findings.append(Finding(severity="warning", kind="unknown_source_column", column=target, source_column=name,
-                                    message=f"the mapping names source column {name!r}, which the source table lacks"))
+            findings.append(Finding(severity="error", kind="unknown_source_column", column=target, source_column=name,
+                                    message=f"the mapping names source column {name!r}, which the source table "
+                                            f"lacks: {target!r} would never be filled (fix the mapping file)"))
     findings.sort(key=lambda f: (f.severity != "error", f.kind, f.column))
     return SchemaReport(schema_name=schema, table=table, findings=tuple(findings),
                         fix_sql=fix_sql_for(schema, table, findings))
@@ -119,10 +153,15 @@ def _missing(target: str, column: Column) -> list[Finding]:
                     message=f"the destination has no column {target!r}{renamed}: writes fail with PGRST204")]
 
 
-def _pair(target: str, column: Column, found: Column) -> list[Finding]:
+def _pair(target: str, column: Column, found: Column, extent: Extent | None = None) -> list[Finding]:
     findings = []
     verdict = compatibility(column.type, found.type)
-    if verdict is not None:
+    exceeded = _exceeded(found.type, extent) if verdict is not None and verdict.severity == "warning" else None
+    if exceeded is not None:
+        findings.append(Finding(severity="error", kind="values_exceed", column=target, source_column=column.name,
+                                source_type=str(column.type), destination_type=_shown(found.type),
+                                message=f"{exceeded}: {verdict.reason if verdict else ''}"))
+    elif verdict is not None:
         findings.append(Finding(severity=verdict.severity, kind="type_mismatch", column=target,
                                 source_column=column.name, source_type=str(column.type),
                                 destination_type=_shown(found.type), message=verdict.reason))
@@ -133,6 +172,21 @@ def _pair(target: str, column: Column, found: Column) -> list[Finding]:
                                 message=f"source {column.name!r} may be NULL; the destination refuses NULL "
                                         "(23502) and such leads land in the error table"))
     return findings
+
+
+def _exceeded(dest: SqlType, extent: Extent | None) -> str | None:
+    """Why values the source holds now do not fit `dest` (a varchar(n) or numeric(p,s)), or None."""
+    if extent is None or not dest.modifiers:
+        return None
+    if extent.max_length is not None and extent.max_length > dest.modifiers[0]:
+        return f"the source holds values of {extent.max_length} characters, which {dest} refuses (22001)"
+    scale = (dest.modifiers[1:] or (0,))[0]
+    if extent.integer_digits is not None and extent.integer_digits > dest.modifiers[0] - scale:
+        return (f"the source holds values of {extent.integer_digits} integer digits, which {dest} refuses "
+                "(22003)")
+    if extent.scale is not None and extent.scale > scale:
+        return f"the source holds values with {extent.scale} decimals, which {dest} rounds to {scale}"
+    return None
 
 
 def _unfilled(destination: Columns, written: dict[str, Column]) -> list[Finding]:
@@ -159,12 +213,16 @@ def fix_sql_for(schema: str, table: str, findings: Sequence[Finding]) -> str:
     """The paste-ready script for `findings` (see `fix_sql.fix_script`)."""
     missing = [MissingColumn(f.column, f.source_type, SqlType.parse(f.source_type).builtin if f.source_type else True)
                for f in findings if f.kind == "missing_column"]
-    suggestions = []
+    suggestions, widenings = [], []
     for f in findings:
+        if f.kind == "values_exceed" and f.source_type and f.destination_type:
+            wide = widened(SqlType.parse(f.source_type), SqlType.parse(f.destination_type))
+            widenings.append(Suggestion(f"{f.column}: {f.message.split(':')[0]}",
+                                        alter_type_widening_sql(schema, table, f.column, wide)))
         if f.kind == "type_mismatch" and f.severity == "error" and f.source_type:
             suggestions.append(Suggestion(f"{f.column}: {f.message}",
                                           alter_type_sql(schema, table, f.column, f.source_type)))
         elif f.kind == "not_null_unfilled" and f.severity == "error":
             suggestions.append(Suggestion(f"{f.column}: never filled by the sync (or give it a DEFAULT)",
                                           drop_not_null_sql(schema, table, f.column)))
-    return fix_script(schema, table, missing, suggestions)
+    return fix_script(schema, table, missing, suggestions, widenings)

@@ -91,10 +91,50 @@ def test_dashboard_is_well_formed(path: Path) -> None:
     for panel in panels(dashboard):
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
-        for target in panel.get("targets", [panel]):
-            source = target.get("datasource") or panel.get("datasource")
-            if source:
-                assert sources.get(source["uid"]) == source["type"], (panel["title"], source)
+    # Provisioned by docker compose: each data-source variable finds a provisioned source of its type.
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "datasource":
+            assert variable["query"] in sources.values(), variable["name"]
+
+
+DATASOURCE_VARIABLE = re.compile(r"^\$\{(DS_[A-Z0-9_]+)\}$")
+
+
+def datasource_refs(dashboard: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every data-source reference: each panel's and each target's, anywhere in the dashboard."""
+    for panel in panels(dashboard):
+        if "datasource" in panel:
+            yield panel["title"], panel["datasource"]
+        for target in panel.get("targets", []):
+            if "datasource" in target:
+                yield f"{panel['title']} / {target.get('refId')}", target["datasource"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_no_panel_hard_codes_a_data_source(path: Path) -> None:
+    """Every panel and target names its data source through a `${DS_...}` variable that is both an
+    `__inputs` entry (the import dialog) and a data-source template variable of the same type, so
+    the dashboard imports into any Grafana whatever its data sources are called."""
+    dashboard = load(path)
+    inputs = {i["name"]: i for i in dashboard.get("__inputs", [])}
+    variables = {v["name"]: v for v in dashboard["templating"]["list"] if v["type"] == "datasource"}
+    refs = list(datasource_refs(dashboard))
+    assert refs, "no data source referenced at all"
+    used = set()
+    for where, source in refs:
+        assert isinstance(source, dict), (where, source)  # a bare name is a hard-coded data source
+        match = DATASOURCE_VARIABLE.match(str(source.get("uid", "")))
+        assert match, f"{where}: hard-coded data source {source}"
+        name = match[1]
+        used.add(name)
+        assert inputs[name]["type"] == "datasource" and inputs[name]["pluginId"] == source["type"], where
+        assert variables[name]["query"] == source["type"], where
+    assert set(inputs) == set(variables) == used
+    # Nothing else in the JSON names a data source uid or name either.
+    text = path.read_text()
+    for literal in ('"uid": "prometheus"', '"uid": "tabuladormax"', '"datasource": "Prometheus"',
+                    '"datasource": "TabuladorMax"'):
+        assert literal not in text
 
 
 def test_dashboard_uids_are_unique() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.destination.types import SqlType, compatibility
+from streamer.destination.types import SqlType, compatibility, narrowing, widened
 
 
 def verdict(source: str, dest: str) -> str | None:
@@ -73,3 +73,17 @@ def test_unknown_destination_precision_gives_no_finding() -> None:
     """A numeric seen through OpenAPI (precision unknown) is not flagged as narrower."""
     dest = SqlType.from_openapi({"type": "number", "format": "numeric"})
     assert compatibility(SqlType.parse("numeric(12,2)"), dest) is None
+
+
+def test_narrowing_names_what_to_measure_and_widened_keeps_every_value() -> None:
+    """A string into varchar(n) is measured by length, a number into numeric(p,s) by digits; the
+    widened type holds both sides' values (never fewer integer digits or decimals than either)."""
+    t = SqlType.parse
+    assert narrowing(t("text"), t("character varying(2)")) == "length"
+    assert narrowing(t("bigint"), t("numeric(6,2)")) == "digits"
+    assert narrowing(t("text"), t("text")) is None and narrowing(t("text[]"), t("character varying(2)[]")) is None
+    assert widened(t("text"), t("character varying(2)")) == "text"
+    assert widened(t("character varying(40)"), t("character varying(2)")) == "character varying(40)"
+    assert widened(t("numeric(12,2)"), t("numeric(6,3)")) == "numeric(13,3)"
+    assert widened(t("integer"), t("numeric(6,2)")) == "numeric(12,2)"
+    assert widened(t("numeric"), t("numeric(6,2)")) == "numeric"

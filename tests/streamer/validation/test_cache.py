@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.mapping import FieldMapping
+from streamer.destination.catalog import Column
 from streamer.validation.cache import ResultCache, cache_key
 from streamer.validation.schema import Finding, SchemaReport
+from streamer.validation.schema_check import fingerprint
 
 PASSING = SchemaReport(schema_name="public", table="leads")
 FAILING = SchemaReport(schema_name="public", table="leads", findings=(
@@ -49,11 +51,22 @@ def test_clear_and_a_corrupt_file_both_mean_no_hit(tmp_path: Path) -> None:
     assert cache.get("k") is None
 
 
-def test_the_key_depends_on_url_tables_and_mapping() -> None:
-    """A different mapping or destination never reuses another's result."""
-    base = cache_key("https://a.supabase.co", "public.leads", "leads", FieldMapping())
-    assert base == cache_key("https://a.supabase.co", "public.leads", "leads", FieldMapping())
-    assert base != cache_key("https://b.supabase.co", "public.leads", "leads", FieldMapping())
-    assert base != cache_key("https://a.supabase.co", "public.leads", "leads_x", FieldMapping())
+def test_the_key_depends_on_url_tables_mapping_and_the_catalogs() -> None:
+    """A different mapping, destination or catalog (a column dropped, retyped) never reuses another's result."""
+    base = cache_key("https://a.supabase.co", "public.leads", "leads", FieldMapping(), "f1")
+    assert base == cache_key("https://a.supabase.co", "public.leads", "leads", FieldMapping(), "f1")
+    assert base != cache_key("https://b.supabase.co", "public.leads", "leads", FieldMapping(), "f1")
+    assert base != cache_key("https://a.supabase.co", "public.leads", "leads_x", FieldMapping(), "f1")
     assert base != cache_key("https://a.supabase.co", "public.leads", "leads",
-                             FieldMapping(field_mappings={"celular": "phone"}))
+                             FieldMapping(field_mappings={"celular": "phone"}), "f1")
+    assert base != cache_key("https://a.supabase.co", "public.leads", "leads", FieldMapping(), "f2")
+
+
+def test_the_fingerprint_changes_with_either_catalog() -> None:
+    """A dropped destination column or a retyped source column changes the fingerprint."""
+    source = [Column.of("id", "bigint", nullable=False), Column.of("cidade", "text")]
+    destination = {c.name: c for c in source}
+    base = fingerprint(source, destination)
+    assert base == fingerprint(list(source), dict(destination))
+    assert base != fingerprint(source, {"id": destination["id"]})
+    assert base != fingerprint([source[0], Column.of("cidade", "character varying(2)")], destination)

@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas.mapping import FieldMapping
 from streamer.destination.catalog import Column, columns_from_openapi
-from streamer.validation.schema import SchemaReport, compare_schema
+from streamer.validation.schema import Extent, SchemaReport, compare_schema, to_measure
 
 IDENTITY = FieldMapping()
 SOURCE = [
@@ -139,11 +139,46 @@ def test_nullable_source_into_not_null_destination_is_a_warning() -> None:
     assert report.ok and report.warnings[0].kind == "null_into_not_null"
 
 
-def test_mapping_naming_an_absent_source_column_is_a_warning() -> None:
-    """A typo in the mapping file is reported."""
+def test_mapping_naming_an_absent_source_column_is_an_error() -> None:
+    """A typo in the mapping file fails validation: the destination column would never be filled."""
     mapping = FieldMapping(field_mappings={"celular": "phone"})
     report = compare(openapi_definition(), mapping=mapping)
-    assert [f.kind for f in report.findings] == ["unknown_source_column"]
+    assert [(f.kind, f.severity) for f in report.findings] == [("unknown_source_column", "error")]
+    assert not report.ok and "celular" in report.findings[0].message
+
+
+def test_a_narrow_varchar_the_data_exceeds_is_an_error_with_a_widening_alter() -> None:
+    """text into varchar(20) is a warning while the data fits, an error once a value is longer; the
+    ALTER widens the column (to run as printed: no stored value changes) and reloads the cache."""
+    narrow = openapi_definition(name={"type": "string", "format": "character varying", "maxLength": 20})
+    source = [*SOURCE, Column.of("age", "integer")]
+    destination = columns_from_openapi(narrow)
+    assert to_measure(source, destination, IDENTITY) == {"name": "length"}
+    fits = compare_schema(SOURCE, destination, IDENTITY, table="leads", extents={"name": Extent(max_length=20)})
+    assert fits.ok and [f.kind for f in fits.warnings] == ["type_mismatch"]
+    report = compare_schema(SOURCE, destination, IDENTITY, table="leads", extents={"name": Extent(max_length=21)})
+    [finding] = report.errors
+    assert finding.kind == "values_exceed" and "21 characters" in finding.message and "22001" in finding.message
+    assert '\nALTER TABLE public.leads ALTER COLUMN "name" TYPE text;\nNOTIFY pgrst' in report.fix_sql
+
+
+def test_a_narrow_numeric_the_data_exceeds_is_an_error_with_a_widening_alter() -> None:
+    """numeric(12,2) into numeric(6,3): integer digits past 3 are refused, so the ALTER keeps both
+    the source's 10 integer digits and the destination's 3 decimals."""
+    definition = openapi_definition(valor_ficha={"type": "number", "format": "numeric"})
+    destination = {**columns_from_openapi(definition), "valor_ficha": Column.of("valor_ficha", "numeric(6,3)")}
+    assert to_measure(SOURCE, destination, IDENTITY) == {"valor_ficha": "digits"}
+    fits = compare_schema(SOURCE, destination, IDENTITY, table="leads",
+                          extents={"valor_ficha": Extent(integer_digits=3, scale=2)})
+    assert fits.ok and fits.warnings
+    report = compare_schema(SOURCE, destination, IDENTITY, table="leads",
+                            extents={"valor_ficha": Extent(integer_digits=4, scale=2)})
+    [finding] = report.errors
+    assert finding.kind == "values_exceed" and "22003" in finding.message
+    assert 'ALTER TABLE public.leads ALTER COLUMN "valor_ficha" TYPE numeric(13,3);' in report.fix_sql
+    rounded = compare_schema(SOURCE, destination, IDENTITY, table="leads",
+                             extents={"valor_ficha": Extent(integer_digits=1, scale=4)})
+    assert not rounded.ok and "rounds" in rounded.errors[0].message
 
 
 def test_errors_are_listed_before_warnings() -> None:

@@ -255,3 +255,68 @@ async def test_export_paused_by_errors_shows_stuck_job_and_error_burst(
     assert checks["jobs"]["status"] == "fail" and job in checks["jobs"]["detail"]
     assert checks["errors"]["status"] == "fail" and message in checks["errors"]["detail"]
     assert "validate schema" in checks["errors"]["fix"]
+
+
+async def wait_for_column(services: Endpoints, table: str, column: str, present: bool) -> None:
+    headers = {"apikey": services.service_key, "Authorization": f"Bearer {services.service_key}"}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(100):
+            doc = (await client.get(f"{services.postgrest_url}/", headers=headers)).json()
+            if (column in doc["definitions"][table]["properties"]) == present:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the API never {'showed' if present else 'dropped'} {table}.{column}")
+
+
+async def test_a_cached_pass_is_not_served_after_the_destination_drops_a_column(
+    services: Endpoints, copies: Copies, tmp_path: Path,
+) -> None:
+    """A pass is cached; a column the sync writes is dropped at the destination: the next run fails
+    at once (the cache is keyed on both catalogs), not 5 minutes later."""
+    first = await run(services, copies.table, tmp_path, "validate", "schema")
+    assert first.returncode == 0, first.stdout + first.stderr
+    cached = await run(services, copies.table, tmp_path, "validate", "schema")
+    assert cached.returncode == 0 and "cached result" in cached.stdout
+    await copies.destination.execute(f"ALTER TABLE public.{copies.table} DROP COLUMN cidade")
+    await copies.destination.execute("NOTIFY pgrst, 'reload schema'")
+    await wait_for_column(services, copies.table, "cidade", present=False)
+    after = await run(services, copies.table, tmp_path, "validate", "schema")
+    assert after.returncode == 1, after.stdout + after.stderr
+    assert "cached result" not in after.stdout
+    assert f'ALTER TABLE public.{copies.table} ADD COLUMN IF NOT EXISTS "cidade" text;' in after.stdout
+
+
+async def test_a_narrow_varchar_or_numeric_the_data_exceeds_is_an_error_with_its_alter(
+    services: Endpoints, copies: Copies, tmp_path: Path,
+) -> None:
+    """varchar(1) receiving 'SP' and numeric(4,2) receiving 123.45: errors (the writes would fail with
+    22001/22003), with ALTERs that widen the columns; once applied, validation passes."""
+    await copies.destination.execute(f"ALTER TABLE public.{copies.table} ALTER COLUMN estado TYPE varchar(1), "
+                                     "ALTER COLUMN peso_kg TYPE numeric(4,2)")
+    await copies.destination.execute("NOTIFY pgrst, 'reload schema'")
+    fits = await run(services, copies.table, tmp_path, "validate", "schema", "--no-cache")
+    assert fits.returncode == 0, fits.stdout + fits.stderr  # no value exceeds yet: warnings only
+    assert "2 warning(s)" in fits.stdout
+    await copies.source.execute(f"INSERT INTO public.{copies.table} (id, estado, peso_kg) VALUES (1, 'SP', 123.45)")
+    proc = await run(services, copies.table, tmp_path, "validate", "schema")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "2 error(s)" in proc.stdout and "22001" in proc.stdout and "22003" in proc.stdout
+    sql = proc.stdout.split("SQL to run in Gestão Scouter's SQL editor:", 1)[1]
+    assert f'\nALTER TABLE public.{copies.table} ALTER COLUMN "estado" TYPE character varying(2);' in sql
+    assert f'\nALTER TABLE public.{copies.table} ALTER COLUMN "peso_kg" TYPE numeric(5,2);' in sql
+    await copies.destination.execute(sql)  # what the user pastes into the SQL editor
+    again = await run(services, copies.table, tmp_path, "validate", "schema")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 error(s), 0 warning(s)" in again.stdout
+
+
+async def test_reload_cache_with_a_column_the_database_lacks_is_one_failure(
+    services: Endpoints, copies: Copies, tmp_path: Path,
+) -> None:
+    """A column the sync writes but the destination database lacks: the reload reports one outcome,
+    a failure naming the column and the fix, never "reloaded" as well."""
+    await copies.source.execute(f"ALTER TABLE public.{copies.table} ADD COLUMN apelido text")
+    proc = await run(services, copies.table, tmp_path, "schema", "reload-cache")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "every expected column shown" not in proc.stdout + proc.stderr
+    assert "apelido" in proc.stderr and "streamer validate schema" in proc.stderr
