@@ -19,8 +19,18 @@ table pins no WAL even while other tables or databases write (docs/cdc-failure-m
 point 1): no heartbeat messages are needed on this path. Two light catalog reads remain, every
 15 s: the slot gauges and the table's write counter.
 
-Measured against the SQL reader (scripts/bench_capture.py, see the README's capture section and
-`replication.py` for the fallback): the figures and the command are in the README.
+Why, by measurement (`scripts/bench_capture.py --changes 30000 --paced-seconds 20`, 2-core machine
+shared with other work; the README's capture section has the whole table):
+
+    path                                   events/s   source CPU s / 10k events
+    backlog of 30,000, protocol reader        9,833     0.07
+    backlog of 30,000, SQL reader             8,538     0.11
+    paced 200 changes/s, protocol reader          -     1.55
+    paced 200 changes/s, SQL reader               -    20.50
+
+The SQL reader (`replication.py`, the fallback) starts a logical decoding on every poll; the
+walsender decodes each change once. Draining a backlog, this process's CPU is the limit
+(≈ 0.09 ms per event) for either reader.
 """
 
 from __future__ import annotations
