@@ -1,4 +1,4 @@
-"""Errors of the PostgreSQL connector; asyncpg's errors never leave this package.
+"""Errors of the PostgreSQL connector; asyncpg's and psycopg2's errors never leave this package.
 
     PostgresError                 root (a ``connectors.errors.ConnectorError``); ``retriable``
                                   says whether retrying may help
