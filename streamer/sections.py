@@ -30,6 +30,10 @@ class SourceSettings(PostgresSettings):
     """TabuladorMax's PostgreSQL: where leads change (the connection, then how capture reads it)."""
 
     capture_mode: Literal["replication", "notify"] = "replication"
+    # How mode `replication` reads the slot: `protocol` (START_REPLICATION on a replication
+    # connection), `sql` (pg_logical_slot_peek_binary_changes, polled), or `auto`: the protocol,
+    # falling back to sql with a warning when the server refuses replication connections.
+    slot_reader: Literal["auto", "protocol", "sql"] = "auto"
     publication: str = "streamer_leads"
     slot: str = "streamer_leads"
     snapshot_mode: Literal["never", "initial", "always"] = "initial"
@@ -37,6 +41,14 @@ class SourceSettings(PostgresSettings):
     poll_interval_ms: int = Field(default=100, ge=1)
     page_size: int = Field(default=5000, ge=1)
     produce_batch: int = Field(default=1000, ge=1)
+    # Protocol reader: batches queued for Kafka while the next one is decoded (bounded memory),
+    # and how often a standby status update is sent at the least.
+    produce_queue: int = Field(default=2, ge=1, le=64)
+    status_interval_seconds: float = Field(default=10.0, gt=0, le=30)
+    # The capture's producer (acks=all, idempotent): Kafka batching and compression.
+    produce_linger_ms: int = Field(default=5, ge=0, le=1000)
+    produce_max_batch_bytes: int = Field(default=262_144, ge=16_384, le=8_388_608)
+    produce_compression: Literal["none", "gzip"] = "none"
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
 
 

@@ -24,6 +24,11 @@ async def read_status(settings: Settings) -> dict[str, Any] | None:
         "retained_wal_bytes": status.retained_wal_bytes,
         "confirmed_lag_bytes": status.confirmed_lag_bytes,
         "wal_status": status.wal_status,
+        # Which reader holds the slot now (None: no reader at this moment; the SQL reader holds it
+        # only during each peek), and which one this configuration's capture would use.
+        "reader": status.reader,
+        "reader_setting": (settings.source.slot_reader if settings.source.capture_mode == "replication"
+                           else "none (capture_mode=notify)"),
     }
 
 

@@ -1,10 +1,12 @@
-"""Errors of the PostgreSQL connector; asyncpg's errors never leave this package.
+"""Errors of the PostgreSQL connector; asyncpg's and psycopg2's errors never leave this package.
 
     PostgresError                 root (a ``connectors.errors.ConnectorError``); ``retriable``
                                   says whether retrying may help
     ├── ConnectionLost            retriable: the socket or the server went away (08*, 57P01-3)
     ├── TransientError            retriable: serialization failure, deadlock, slot busy, ...
     ├── PermissionDenied          not retriable: 42501, 28* (authentication)
+    │   └── ReplicationRefused    the server takes this role's SQL sessions but refuses its
+    │                             replication connections (pg_hba.conf, REPLICATION, max_wal_senders)
     ├── SetupError                not retriable: wal_level, missing object, 55000, a DSN
     │                             asyncpg cannot parse (``invalid_dsn``), ...
     ├── RowRejected               not retriable: one row's values broke a rule (22*, 23*, 54000)
@@ -47,6 +49,12 @@ class TransientError(PostgresError):
 
 class PermissionDenied(PostgresError):
     """The role lacks a privilege or failed to authenticate; retrying will not help."""
+
+
+class ReplicationRefused(PermissionDenied):
+    """A replication connection (the streaming protocol, ``stream.py``) was refused: pg_hba.conf
+    has no replication line for this host and role, the role lacks REPLICATION, or the server
+    has no walsender free (max_wal_senders). The SQL interface may still read the slot."""
 
 
 class SetupError(PostgresError):

@@ -73,6 +73,9 @@ class SlotStatus:
     retained_wal_bytes: int | None  # pg_current_wal_lsn() - restart_lsn
     confirmed_lag_bytes: int | None  # pg_current_wal_lsn() - confirmed_flush_lsn
     wal_status: str | None  # reserved / extended / unreserved / lost
+    # Who reads it now: "protocol" (a walsender, START_REPLICATION), "sql" (a session inside
+    # pg_logical_slot_*_changes), None while inactive.
+    reader: str | None = None
 
 
 def quote_ident(name: str) -> str:
@@ -302,8 +305,11 @@ async def slot_status(conn: asyncpg.Connection, slot: str) -> SlotStatus | None:
                        {_LSN_INT.format("restart_lsn")} AS restart,
                        (pg_current_wal_lsn() - restart_lsn)::bigint AS retained,
                        (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint AS lag,
-                       wal_status
-                  FROM pg_replication_slots WHERE slot_name = $1""",
+                       wal_status,
+                       CASE WHEN NOT s.active THEN NULL
+                            WHEN a.backend_type = 'walsender' THEN 'protocol' ELSE 'sql' END AS reader
+                  FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+                 WHERE slot_name = $1""",
             slot,
         )
     if row is None:
@@ -317,6 +323,7 @@ async def slot_status(conn: asyncpg.Connection, slot: str) -> SlotStatus | None:
         row["retained"],
         row["lag"],
         row["wal_status"],
+        row["reader"],
     )
 
 

@@ -11,24 +11,26 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
 from connectors.kafka.client import Admin, Producer
 from connectors.kafka.errors import KafkaConnectorError
 from connectors.postgres import slot as slots
-from connectors.postgres.errors import ConnectionLost, PostgresError
+from connectors.postgres.errors import ConnectionLost, PostgresError, ReplicationRefused
 from schemas.event import Connector
 from streamer.capture import leader
 from streamer.capture.outbox import OutboxSource
 from streamer.capture.produce import EventBuffer
+from streamer.capture.protocol import StreamSource
 from streamer.capture.replication import ReplicationSource
 from streamer.capture.snapshot import run_snapshot
 from streamer.config import Settings
 from streamer.lifecycle import run_with_restarts, wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
+from streamer.sections import SourceSettings
 
 log = get_logger(__name__)
 
@@ -62,6 +64,7 @@ class CaptureComponent:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings, self.metrics = settings, metrics
         self._streaming = False
+        self.source: Source | StreamSource | None = None  # the running session's (tests, diagnostics)
 
     def ready(self) -> bool:
         return self._streaming
@@ -80,18 +83,27 @@ class CaptureComponent:
         async with AsyncExitStack() as stack:
             lock_conn = await stack.enter_async_context(slots.connect(dsn))
             conn = await stack.enter_async_context(slots.connect(dsn, session=slots.CAPTURE_SESSION))
-            source: Source = (ReplicationSource(conn, s.source, self.metrics) if s.source.capture_mode == "replication"
-                              else OutboxSource(conn, s.source, self.metrics))
+            source: Source | StreamSource
+            if s.source.capture_mode == "notify":
+                source = OutboxSource(conn, s.source, self.metrics)
+            elif s.source.slot_reader == "sql":
+                source = ReplicationSource(conn, s.source, self.metrics)
+            else:
+                source = StreamSource(conn, s.source, self.metrics)
             lock_name = f"streamer.capture.{source.name}"
             if not await leader.acquire(lock_conn, lock_name, stopping,
                                         on_standby=lambda: log.info("standing by", lock=lock_name)):
                 return
             self.metrics.capture_leader(True)
-            log.info("capture leader", mode=s.source.capture_mode, source=source.name)
             await source.prepare()
+            if isinstance(source, StreamSource):
+                source = await self._open_stream(source, conn, stack)
+            self.source = source
+            log.info("capture leader", mode=s.source.capture_mode, source=source.name,
+                     reader=getattr(source, "reader", None))
             async with Admin(s.kafka) as admin:
                 await admin.ensure_topic(s.kafka.leads_topic)
-            producer = await stack.enter_async_context(Producer(s.kafka))
+            producer = await stack.enter_async_context(Producer(s.kafka, **producer_options(s.source)))
             buffer = EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch)
             connector: Connector = "postgresql" if s.source.capture_mode == "replication" else "outbox"
             snap = await run_snapshot(conn, buffer, s.source, name=source.name, connector=connector,
@@ -101,9 +113,31 @@ class CaptureComponent:
             self._streaming = True
             sampler = asyncio.create_task(self._sample_source_writes(lock_conn))
             try:
-                await self._stream(source, buffer, lock_conn, stopping)
+                if isinstance(source, StreamSource):
+                    def new_buffer() -> EventBuffer:
+                        return EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch)
+
+                    await source.run(new_buffer, stopping, lambda: check_lock(lock_conn))
+                else:
+                    await self._stream(source, buffer, lock_conn, stopping)
             finally:
                 sampler.cancel()
+
+    async def _open_stream(self, source: StreamSource, conn: asyncpg.Connection,
+                           stack: AsyncExitStack) -> Source | StreamSource:
+        """The replication connection; with `slot_reader=auto`, the SQL reader where the server
+        refuses one (a warning says why and how to allow it)."""
+        try:
+            await source.connect()
+        except ReplicationRefused as exc:
+            if self.settings.source.slot_reader != "auto":
+                raise
+            log.warning("replication connection refused: reading the slot through the SQL interface",
+                        reason=str(exc), fix="allow replication connections for this role and host in pg_hba.conf "
+                        "(a 'replication' line), or set STREAMER_SOURCE__SLOT_READER=sql to silence this")
+            return ReplicationSource(conn, self.settings.source, self.metrics)
+        stack.callback(source.close)
+        return source
 
     async def _sample_source_writes(self, conn: asyncpg.Connection, every: float = 15.0) -> None:
         """Count the captured table's writes apart from the capture loop, so an alert can tell
@@ -123,11 +157,23 @@ class CaptureComponent:
                       stopping: asyncio.Event) -> None:
         poll = self.settings.source.poll_interval_ms / 1000
         while not stopping.is_set():
-            if lock_conn.is_closed():
-                raise ConnectionLost("the capture lock's connection closed")
+            check_lock(lock_conn)
             consumed = await source.pump(buffer)
             await source.report()
             if consumed == 0:
                 await source.idle()
                 if self.settings.source.capture_mode == "replication":
                     await wait_until_set(stopping, poll)
+
+
+def check_lock(lock_conn: asyncpg.Connection) -> None:
+    """Raise (a retriable error) once the connection holding the capture lock has closed: another
+    instance may hold the lock by now."""
+    if lock_conn.is_closed():
+        raise ConnectionLost("the capture lock's connection closed")
+
+
+def producer_options(source: SourceSettings) -> dict[str, Any]:
+    """The capture producer's batching and compression (acks=all and idempotence stay)."""
+    return {"linger_ms": source.produce_linger_ms, "max_batch_size": source.produce_max_batch_bytes,
+            "compression_type": None if source.produce_compression == "none" else source.produce_compression}

@@ -3,6 +3,8 @@ acknowledgements release. Shared by both capture modes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 
@@ -36,6 +38,10 @@ class EventBuffer:
             self._commit_ts.append(one.source.ts_ms)
             self._ops[one.op] += 1
 
+    @property
+    def has_callbacks(self) -> bool:
+        return bool(self._on_ack)
+
     def when_acked(self, callback: Callable[[], None]) -> None:
         """Run `callback` after the next flush succeeds (e.g. release a slot position)."""
         self._on_ack.append(callback)
@@ -56,3 +62,77 @@ class EventBuffer:
             callback()
         self._records, self._commit_ts, self._ops, self._on_ack = [], [], Counter(), []
         return n
+
+
+class ProducePipeline:
+    """Produces `EventBuffer`s on a task of its own, one after another in the order given, while
+    the caller goes on reading and decoding the next one (docs/design.md, Delivery: positions
+    still move only after the acknowledgement, through each buffer's `when_acked` callbacks).
+
+    Batches are sent one at a time so a lead's events keep their order (aiokafka appends records
+    to its per-partition batches in call order; two sends interleaving could swap a lead's
+    events); at most `depth` wait behind the one in flight, so memory stays bounded and a slow
+    Kafka slows the reader down. A failed send fails the pipeline: `submit` and `check` raise it."""
+
+    def __init__(self, depth: int) -> None:
+        self._queue: asyncio.Queue[EventBuffer] = asyncio.Queue(maxsize=depth)
+        self._sender: asyncio.Task[None] | None = None
+        self._busy = 0  # batches queued or in flight
+
+    async def __aenter__(self) -> ProducePipeline:
+        self._sender = asyncio.create_task(self._send())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._sender is not None
+        self._sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, KafkaConnectorError):
+            await self._sender
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or in flight."""
+        return self._busy == 0
+
+    async def _send(self) -> None:
+        while True:
+            buffer = await self._queue.get()
+            await buffer.flush()
+            self._busy -= 1
+            self._queue.task_done()
+
+    def check(self) -> None:
+        """Raise the failure that ended the sender, if any."""
+        assert self._sender is not None
+        if self._sender.done():
+            self._sender.result()
+            raise RuntimeError("the capture's producer task ended")
+
+    async def submit(self, buffer: EventBuffer, *, waiting: Callable[[], None], every: float) -> None:
+        """Queue `buffer` (unless it holds neither records nor callbacks); while the queue is
+        full, call `waiting()` every `every` seconds (the protocol reader keeps its status fresh)."""
+        if not len(buffer) and not buffer.has_callbacks:
+            return
+        while True:
+            self.check()
+            self._busy += 1
+            try:
+                await asyncio.wait_for(self._queue.put(buffer), every)
+                return
+            except TimeoutError:
+                self._busy -= 1
+                waiting()
+
+    async def drain(self, *, waiting: Callable[[], None], every: float) -> None:
+        """Wait until everything submitted is acknowledged; raise if the sender failed."""
+        assert self._sender is not None
+        joined = asyncio.ensure_future(self._queue.join())
+        try:
+            while not joined.done():
+                done, _ = await asyncio.wait({joined, self._sender}, timeout=every,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                self.check()
+                if not done:
+                    waiting()
+        finally:
+            joined.cancel()

@@ -1,13 +1,14 @@
-"""Capture mode `replication`: read the pgoutput slot through the SQL interface, produce each
-page's changes, and move the slot only past transactions Kafka has acknowledged.
+"""Capture mode `replication`, SQL-interface reader: read the pgoutput slot through
+`pg_logical_slot_peek_binary_changes`, produce each page's changes, and move the slot with
+`pg_replication_slot_advance` only past transactions Kafka has acknowledged.
 
-Why the SQL interface (`pg_logical_slot_peek_binary_changes` + `pg_replication_slot_advance`)
-rather than the streaming protocol, by measurement (scripts/bench_capture.py, 100,000 changes of
-49-column leads on the 2-core dev machine): the same backlog decodes at 18,900 changes/s through
-the SQL interface and 27,000 through START_REPLICATION, while the whole capture into Kafka runs at
-7,700 and the sink lands about 3,000 (bench_sink.py). The interface is not the bottleneck, and the
-protocol would cost a second driver (asyncpg does not speak it) on a blocking thread for a 1.4x
-gain on a stage that is not the bottleneck. Idle-slot advancement, which the protocol gets from
+This is the fallback (`STREAMER_SOURCE__SLOT_READER=sql`, or `auto` where the server refuses
+replication connections); the default reader is the streaming protocol (`protocol.py`). Measured
+side by side (scripts/bench_capture.py; figures and command in the README's capture section), the
+protocol drains a backlog into Kafka faster and costs the source less CPU per change, and while
+idle it runs no SQL at all, where this reader peeks every `poll_interval_ms`: each peek starts a
+logical decoding (CPU on the source, and a "starting logical decoding" line in its log), and the
+slot shows `active = false` between peeks. Idle-slot advancement, which the protocol gets from
 keepalives, comes here from heartbeat messages (docs/cdc-failure-modes.md §2, point 1).
 
 A TRUNCATE is reported, not propagated (truncate.py). A non-transactional logical message
@@ -34,6 +35,8 @@ from streamer.sections import SourceSettings
 
 
 class ReplicationSource:
+    reader = "sql"
+
     def __init__(self, conn: asyncpg.Connection, settings: SourceSettings, metrics: Metrics) -> None:
         self.conn, self.settings, self.metrics = conn, settings, metrics
         self.assembler = TransactionAssembler(max_records=settings.produce_batch)
@@ -78,7 +81,7 @@ class ReplicationSource:
             for batch in self.assembler.feed(decode(change.data), change.lsn):
                 token = tracker.sent(batch)
                 for record in batch.records:
-                    self._add(record, buffer)
+                    self.add(record, buffer)
                 buffer.when_acked(lambda t=token: tracker.acked(t))  # type: ignore[misc]
                 if buffer.full:
                     await buffer.flush()
@@ -93,7 +96,7 @@ class ReplicationSource:
             return 0
         return read
 
-    def _add(self, record: ChangeRecord, buffer: EventBuffer) -> None:
+    def add(self, record: ChangeRecord, buffer: EventBuffer) -> None:
         if record.op == "t":
             report_truncate(self.log, self.metrics, table=f"{record.relation.namespace}.{record.relation.name}",
                             lsn=format_lsn(record.commit_lsn), tx_id=record.xid)
@@ -110,9 +113,9 @@ class ReplicationSource:
             self.metrics.heartbeat_sent()
             self._last_heartbeat = now
 
-    async def report(self) -> None:
-        """Refresh the slot gauges (at most every 5 s)."""
-        if time.monotonic() - self._last_status < 5:
+    async def report(self, every: float = 5.0) -> None:
+        """Refresh the slot gauges (at most every `every` seconds)."""
+        if time.monotonic() - self._last_status < every:
             return
         self._last_status = time.monotonic()
         status = await slots.slot_status(self.conn, self.settings.slot)
