@@ -12,6 +12,7 @@ import sys
 
 import uvicorn
 
+from devserver import logs
 from devserver.app import create_app
 from devserver.config import ConfigError, ServerConfig
 
@@ -22,11 +23,15 @@ def main() -> int:
     except ConfigError as exc:
         print(f"devserver: {exc}", file=sys.stderr)
         return 2
+    level = os.environ.get("PGRST_LOG_LEVEL", "warning")
+    logs.configure(db_uri=config.db_uri.get_secret_value(), jwt_secret=config.jwt_secret.get_secret_value(),
+                   level=level)
     uvicorn.run(
         create_app(config),
         host=config.server_host,
         port=config.server_port,
-        log_level=os.environ.get("PGRST_LOG_LEVEL", "warning"),
+        log_level=level,
+        log_config=None,  # keep the handlers logs.configure installed (scrubbed, no locals)
         access_log=False,
     )
     return 0
