@@ -212,17 +212,24 @@ class GatedLander:
         self.health = SinkHealth()
         self.waiting: dict[tuple[int, ...], asyncio.Event] = {}  # the batches in flight, by offsets
         self.landed: list[tuple[int, ...]] = []
+        self.open = False  # once True, every batch lands without waiting
 
     async def land(self, plan: Any, records: Any) -> Landed:
         offsets = tuple(sorted(records))
         self.waiting[offsets] = gate = asyncio.Event()
-        await gate.wait()
+        if not self.open:
+            await gate.wait()
         del self.waiting[offsets]
         self.landed.append(offsets)
         return Landed()
 
     def release(self, offsets: tuple[int, ...]) -> None:
         self.waiting[offsets].set()
+
+    def open_all(self) -> None:
+        self.open = True
+        for gate in self.waiting.values():
+            gate.set()
 
 
 def changes(tp: TopicPartition, *pairs: tuple[int, int]) -> list[ConsumedRecord]:
@@ -339,6 +346,5 @@ async def test_the_window_bounds_the_batches_in_flight_and_shrinks_on_push_back(
     await until(lambda: not consumer.fetches)
     assert len(lander.waiting) == 2 and loop.window.limit == 2
     stopping.set()
-    for gate in list(lander.waiting.values()):
-        gate.set()
+    lander.open_all()
     await running
