@@ -58,7 +58,7 @@ class SinkSettings(Section):
     group_id: str = "lead-sync-sink"
     batch_size: int = Field(default=50, ge=1, le=1000)
     linger_ms: int = Field(default=200, ge=0)
-    max_in_flight: int = Field(default=4, ge=1, le=64)
+    max_in_flight: int = Field(default=32, ge=1, le=64)  # the adaptive window's ceiling (sink/concurrency.py)
     max_attempts: int = Field(default=3, ge=1)
     backoff_initial_ms: int = Field(default=500, ge=1)
     backoff_max_ms: int = Field(default=30_000, ge=1)

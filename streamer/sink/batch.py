@@ -292,6 +292,9 @@ def _emit(
 ) -> tuple[tuple[Upsert, ...], tuple[Delete, ...]]:
     upserts: list[Upsert] = []
     deletes: list[Delete] = []
+    # The identity mapping (the default) would only copy the row again: `_fold` made it ours.
+    mapping = options.mapping
+    identity = not mapping.field_mappings and mapping.unmapped_columns == "pass"
     # Ordered by each lead's last event, so a plan reads in the order things happened.
     for lead_id, lead in sorted(leads.items(), key=lambda item: item[1].offsets[-1]):
         if lead.source_ts_ms is None:  # set by the first event of ours, so: only echoes
@@ -302,7 +305,7 @@ def _emit(
         if lead.after is None:
             deletes.append(Delete(lead_id, lead.source_ts_ms, offsets))
         else:
-            row = options.mapping.apply(lead.after)
+            row = lead.after if identity else mapping.apply(lead.after)
             row[SYNC_SOURCE_COLUMN] = options.stamp
             upserts.append(Upsert(lead_id, row, lead.source_ts_ms, offsets))
     return tuple(upserts), tuple(deletes)

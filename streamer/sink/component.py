@@ -1,10 +1,15 @@
 """The sink component: a consumer-group member landing lead events at the destination.
 
-Per partition, records are buffered and cut into micro-batches of `batch_size` records (or fewer
-after `linger_ms`); at most one batch per partition is in flight, so a lead's changes land in
-order, and at most `max_in_flight` across partitions. Offsets are committed only past batches
-that landed or whose failures were recorded (offsets.py). `stop_at` turns it into a burst run
-(a replay) that returns once every partition reached its end offset.
+Per partition, records are buffered in offset order and cut into micro-batches of up to
+`batch_size` records. Key-ordered concurrency (order.py): batches of one partition whose lead ids
+are disjoint are in flight together; a record whose lead is in a batch in flight waits for it, so
+a lead's changes land in order. How many batches are in flight across partitions adapts to the
+destination (concurrency.py: AIMD on 429/503/timeouts, up to `max_in_flight`). The linger adapts:
+a batch that is not full leaves at once unless a partial batch of its partition is in flight
+(then it fills for up to `linger_ms`), so a lone change is sent at once and batches fill under
+load. Offsets are committed only up to the lowest unfinished record of each partition
+(offsets.py). `stop_at` turns it into a burst run (a replay) that returns once every partition
+reached its end offset.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from streamer.lifecycle import run_with_restarts
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import PlanOptions, RecordLike, build_plan
+from streamer.sink.concurrency import Window
 from streamer.sink.deleted import RecentDeletes
 from streamer.sink.failures import FailureRecorder
 from streamer.sink.health import SinkHealth
 from streamer.sink.lander import Abandoned, Lander
 from streamer.sink.offsets import OffsetTracker
+from streamer.sink.order import select
 from streamer.sink.ratelimit import RateLimiter
 from streamer.sink.retry import RetryPolicy
 from streamer.sink.startup import checked_mapping
@@ -43,6 +50,7 @@ log = get_logger(__name__)
 RETRIABLE = (PostgresError, KafkaConnectorError, OSError, asyncpg.PostgresConnectionError)
 # A rebalance must finish well within the group's max.poll.interval (300 s by default).
 RELEASE_SECONDS = 30.0
+INITIAL_IN_FLIGHT = 4  # the window's start; it grows from there as batches land (concurrency.py)
 
 
 class SinkComponent:
@@ -93,6 +101,7 @@ class SinkComponent:
                                 limiter=RateLimiter(s.sink.requests_per_second), metrics=self.metrics,
                                 health=self.health, stopping=stopping, max_rows=s.sink.batch_size),
                          FailureRecorder(pool, producer, dlq, self.metrics))
+            loop.lander.on_congestion = loop.congested
             consumer = await stack.enter_async_context(
                 Consumer(s.kafka, self.topic, group_id=self.group_id, listener=loop.listener,
                          max_partition_fetch_bytes=4 * 1024 * 1024))
@@ -123,10 +132,13 @@ class _Loop:
         self.consumer: Consumer | None = None
         self.listener = _Listener(self)
         s = sink.settings.sink
-        self.batch_size, self.linger, self.max_in_flight = s.batch_size, s.linger_ms / 1000, s.max_in_flight
+        self.batch_size, self.linger = s.batch_size, s.linger_ms / 1000
+        self.window = Window(maximum=s.max_in_flight, initial=min(INITIAL_IN_FLIGHT, s.max_in_flight))
         self.buffers: dict[TopicPartition, deque[RecordLike]] = {}
         self.oldest: dict[TopicPartition, float] = {}
-        self.in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
+        self.in_flight: dict[TopicPartition, set[asyncio.Task[None]]] = {}
+        self.busy: dict[TopicPartition, set[bytes | None]] = {}  # keys of the batches in flight
+        self.partial: dict[TopicPartition, int] = {}  # batches in flight that were not full
         self.paused: set[TopicPartition] = set()
         self.revoking: set[TopicPartition] = set()  # being released: nothing new is dispatched
         self.turn = 0  # where the next dispatch round starts, so every partition gets its turn
@@ -138,6 +150,16 @@ class _Loop:
         assert self.consumer is not None
         return self.consumer.raw
 
+    def congested(self) -> None:
+        """The destination answered 429/503 or timed out: fewer batches in flight for a while."""
+        self.window.congested(time.monotonic())
+
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [task for tasks in self.in_flight.values() for task in tasks]
+
+    def _flying(self) -> int:
+        return sum(len(tasks) for tasks in self.in_flight.values())
+
     async def run(self) -> None:
         assert self.consumer is not None
         try:
@@ -148,6 +170,7 @@ class _Loop:
                                                       max_records=self.batch_size * 8)
                 for tp, records in fetched.items():
                     self._buffer(tp, records)
+                self._reap()
                 self._dispatch()
                 self._report_lag()
                 if self.sink.stop_at is not None and await self._burst_done():
@@ -155,54 +178,85 @@ class _Loop:
         except BaseException:
             # The session is failing: its batches in flight have no owner left to commit them.
             # Cancelled, they are not committed, and the next session lands them again.
-            for task in self.in_flight.values():
+            tasks = self._tasks()
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             raise
         await self._drain()
 
     def _fetch_wait_ms(self) -> int:
-        """How long a fetch may wait: briefly while buffered work waits on a batch in flight, so a
-        partition's next batch leaves as soon as its previous one landed."""
-        if any(self.buffers.get(tp) for tp in self.in_flight):
+        """How long a fetch may wait: briefly while buffered records wait for a batch in flight
+        (a free slot, or their lead's earlier change), so they leave as soon as it landed."""
+        if self.in_flight and any(self.buffers.values()):
             return 5
         return max(10, min(int(self.linger * 1000), 100))
 
     def _buffer(self, tp: TopicPartition, records: list[Any]) -> None:
+        if tp in self.revoking:
+            return
         stop = self.sink.stop_at.get(tp) if self.sink.stop_at is not None else None
         if stop is not None:
             records = [r for r in records if r.offset < stop]
         if records:
+            self.tracker.received(tp, [r.offset for r in records])
             self.buffers.setdefault(tp, deque()).extend(records)
             self.oldest.setdefault(tp, time.monotonic())
 
     def _dispatch(self) -> None:
+        """Cut batches while the window has room: round robin over the partitions, one batch per
+        partition per round, so a backlogged partition cannot starve the others."""
         if self.lander.health.is_blocked:
             return
-        now = time.monotonic()
-        # Round robin: with more backlogged partitions than batches in flight, starting from the
-        # same partition every time would starve the last ones.
-        order = list(self.buffers)
-        start = self.turn % len(order) if order else 0
-        for i, tp in enumerate(order[start:] + order[:start]):
-            if len(self.in_flight) >= self.max_in_flight:
-                break
-            buffer = self.buffers[tp]
-            if tp in self.in_flight or tp in self.revoking or not buffer:
-                continue
-            if len(buffer) < self.batch_size and now - self.oldest.get(tp, now) < self.linger:
-                continue
-            batch = [buffer.popleft() for _ in range(min(self.batch_size, len(buffer)))]
-            if buffer:
-                self.oldest[tp] = now
-            else:
-                self.oldest.pop(tp, None)
-            self.in_flight[tp] = asyncio.create_task(self._land(tp, batch), name=f"land {tp.partition}")
-            self.turn = start + i + 1
-        self.sink.metrics.sink_in_flight(len(self.in_flight))
+        order = [tp for tp, buffer in self.buffers.items() if buffer and tp not in self.revoking]
+        flying, limit = self._flying(), self.window.limit
+        if order and flying < limit:
+            now = time.monotonic()
+            start = self.turn % len(order)
+            order = order[start:] + order[:start]
+            while order and flying < limit:
+                waiting = []
+                for i, tp in enumerate(order):
+                    if flying >= limit:
+                        break
+                    if self._cut(tp, now):
+                        flying += 1
+                        self.turn = start + i + 1
+                        waiting.append(tp)
+                order = [tp for tp in waiting if self.buffers.get(tp)]
+        self.sink.metrics.sink_in_flight(flying)
 
-    async def _land(self, tp: TopicPartition, records: list[RecordLike]) -> None:
-        span = self.tracker.dispatch(tp, records[0].offset, records[-1].offset)
+    def _cut(self, tp: TopicPartition, now: float) -> bool:
+        """Send the partition's next batch if one may leave now (order.py): the records whose lead
+        has no change in flight, up to `batch_size`. A batch that is not full leaves at once, unless
+        a partial batch of the partition is in flight: then it waits to fill, for that batch to
+        land, or for `linger_ms` (the adaptive linger)."""
+        buffer = self.buffers[tp]
+        partial_in_flight = self.partial.get(tp, 0) > 0
+        lingering = partial_in_flight and now - self.oldest.get(tp, now) < self.linger
+        if lingering and len(buffer) < self.batch_size:
+            return False
+        busy = self.busy.setdefault(tp, set())
+        taken, kept = select(buffer, busy, self.batch_size)
+        partial = len(taken) < self.batch_size
+        if not taken or (partial and lingering):
+            return False
+        if kept:
+            self.buffers[tp] = deque(kept)
+            self.oldest[tp] = now
+        else:
+            buffer.clear()
+            self.oldest.pop(tp, None)
+        keys = {r.key for r in taken}
+        busy |= keys
+        if partial:
+            self.partial[tp] = self.partial.get(tp, 0) + 1
+        task = asyncio.create_task(self._land(tp, taken, keys, partial), name=f"land {tp.partition}")
+        self.in_flight.setdefault(tp, set()).add(task)
+        return True
+
+    async def _land(self, tp: TopicPartition, records: list[RecordLike], keys: set[bytes | None],
+                    partial: bool) -> None:
         plan = build_plan(records, self.options, self.sink.deleted)
         for reason, n in plan.skipped.items():
             self.sink.metrics.sink_skipped(reason, n)
@@ -214,7 +268,14 @@ class _Loop:
         await self.recorder.landed(landed.by_job)
         self.sink.metrics.sink_batch_landed(landed.upserts, landed.deletes, time.monotonic() - began,
                                             landed.source_ts_ms, now_ms())
-        self.tracker.complete(tp, span)
+        # Only now may the leads' later changes leave (a batch that failed keeps them waiting).
+        if tp in self.tracker.partitions:
+            self.tracker.finish(tp, [r.offset for r in records])
+        if (busy := self.busy.get(tp)) is not None:
+            busy -= keys
+        if partial and tp in self.partial:
+            self.partial[tp] -= 1
+        self.window.landed()
         await self._commit()
 
     async def _commit(self) -> None:
@@ -225,12 +286,16 @@ class _Loop:
                 self.tracker.mark_committed(offsets)
 
     def _reap(self) -> None:
-        for tp, task in list(self.in_flight.items()):
-            if task.done() and tp not in self.revoking:  # release() owns the batches it waits for
-                del self.in_flight[tp]
+        for tp, tasks in list(self.in_flight.items()):
+            if tp in self.revoking:  # release() owns the batches it waits for
+                continue
+            for task in [t for t in tasks if t.done()]:
+                tasks.discard(task)
                 error = None if task.cancelled() else task.exception()
                 if error is not None and not isinstance(error, Abandoned):
                     raise error
+            if not tasks:
+                del self.in_flight[tp]
 
     def _flow_control(self) -> None:
         """Pause fetching for partitions with a full buffer, and for all while blocked.
@@ -284,7 +349,7 @@ class _Loop:
             for tp in revoked:
                 self.buffers.pop(tp, None)
                 self.oldest.pop(tp, None)
-            tasks = [self.in_flight[tp] for tp in revoked if tp in self.in_flight]
+            tasks = [task for tp in revoked for task in self.in_flight.get(tp, ())]
             if tasks:
                 _, stuck = await asyncio.wait(tasks, timeout=RELEASE_SECONDS)
                 for task in stuck:
@@ -305,6 +370,8 @@ class _Loop:
         finally:
             for tp in revoked:
                 self.in_flight.pop(tp, None)
+                self.busy.pop(tp, None)
+                self.partial.pop(tp, None)
             self.tracker.revoke(partitions)
             self.paused -= revoked
             self.revoking -= revoked
@@ -312,8 +379,9 @@ class _Loop:
     async def _drain(self) -> None:
         """Stopping: let in-flight batches finish (a batch stuck on an outage is abandoned)."""
         if self.in_flight:
-            log.info("sink draining", batches=len(self.in_flight))
-            outcomes = await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            tasks = self._tasks()
+            log.info("sink draining", batches=len(tasks))
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             self.in_flight.clear()
             for error in outcomes:
                 if isinstance(error, BaseException) and not isinstance(error, Abandoned | asyncio.CancelledError):

@@ -29,6 +29,7 @@ from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sink.batch import Delete, Plan, RecordLike, Upsert
 from streamer.sink.bisect import Bisection, BisectResult, uniform_failure
+from streamer.sink.concurrency import is_congestion
 from streamer.sink.failures import FailedLead, JobRun, job_uuid
 from streamer.sink.health import AUTH_FIX, DRIFT_FIX, FATAL_FIX, SinkHealth
 from streamer.sink.ratelimit import RateLimiter
@@ -59,8 +60,10 @@ class Landed:
 class Lander:
     def __init__(self, client: PostgrestClient, table: str, *, policy: RetryPolicy, limiter: RateLimiter,
                  metrics: Metrics, health: SinkHealth, stopping: asyncio.Event, max_rows: int = 50,
-                 blocked_recheck: float = BLOCKED_RECHECK_SECONDS) -> None:
+                 blocked_recheck: float = BLOCKED_RECHECK_SECONDS,
+                 on_congestion: Callable[[], None] | None = None) -> None:
         self.client, self.table, self.policy, self.limiter = client, table, policy, limiter
+        self.on_congestion = on_congestion  # told of each 429, 503 and timeout (concurrency.py)
         self.metrics, self.health, self.stopping, self.max_rows = metrics, health, stopping, max_rows
         self.blocked_recheck = blocked_recheck
         self._columns: tuple[str, ...] = ()
@@ -159,6 +162,8 @@ class Lander:
                     self.metrics.sink_request("rejected")
                     return exc
                 attempt += 1
+                if disposition is Disposition.TRANSIENT and self.on_congestion is not None and is_congestion(exc):
+                    self.on_congestion()
                 await self._wait_after(exc, disposition, attempt)
                 continue
             self.metrics.sink_request("ok")

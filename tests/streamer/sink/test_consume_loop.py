@@ -86,10 +86,10 @@ class Recorder:
     async def landed(self, by_job: Any) -> None: ...
 
 
-def consume_loop(assigned: Iterable[TopicPartition], *, lander: Lander | None = None,
-                 max_in_flight: int = 4) -> tuple[_Loop, Consumer, asyncio.Event]:
+def consume_loop(assigned: Iterable[TopicPartition], *, lander: Any = None, max_in_flight: int = 4,
+                 linger_ms: int = 0) -> tuple[_Loop, Consumer, asyncio.Event]:
     sink = types.SimpleNamespace(
-        settings=types.SimpleNamespace(sink=types.SimpleNamespace(batch_size=50, linger_ms=0,
+        settings=types.SimpleNamespace(sink=types.SimpleNamespace(batch_size=50, linger_ms=linger_ms,
                                                                    max_in_flight=max_in_flight)),
         metrics=Metrics(), deleted=RecentDeletes(), stop_at=None)
     stopping = asyncio.Event()
@@ -201,5 +201,150 @@ async def test_a_failing_session_cancels_its_batches_and_commits_nothing_more() 
     consumer.getmany = failing  # type: ignore[method-assign]
     with pytest.raises(OSError, match="broker connection lost"):
         await asyncio.wait_for(loop.run(), 5)
-    assert all(task.cancelled() for task in loop.in_flight.values()) and loop.in_flight
+    assert all(task.cancelled() for tasks in loop.in_flight.values() for task in tasks) and loop.in_flight
     assert consumer.commits == []
+
+
+class GatedLander:
+    """A destination that holds every batch until the test lets it land, and logs what landed."""
+
+    def __init__(self) -> None:
+        self.health = SinkHealth()
+        self.waiting: dict[tuple[int, ...], asyncio.Event] = {}  # the batches in flight, by offsets
+        self.landed: list[tuple[int, ...]] = []
+        self.open = False  # once True, every batch lands without waiting
+
+    async def land(self, plan: Any, records: Any) -> Landed:
+        offsets = tuple(sorted(records))
+        self.waiting[offsets] = gate = asyncio.Event()
+        if not self.open:
+            await gate.wait()
+        del self.waiting[offsets]
+        self.landed.append(offsets)
+        return Landed()
+
+    def release(self, offsets: tuple[int, ...]) -> None:
+        self.waiting[offsets].set()
+
+    def open_all(self) -> None:
+        self.open = True
+        for gate in self.waiting.values():
+            gate.set()
+
+
+def changes(tp: TopicPartition, *pairs: tuple[int, int]) -> list[ConsumedRecord]:
+    """Records of `tp` as (offset, lead id) pairs, keyed by the lead id as the capture keys them."""
+    return [ConsumedRecord(tp.topic, tp.partition, o, str(lead).encode(), None) for o, lead in pairs]
+
+
+async def test_batches_of_disjoint_leads_of_one_partition_are_in_flight_together() -> None:
+    """Leads 1 and 2 in flight, then leads 3 and 4 arrive on the same partition: they leave at
+    once as a second batch, both batches in flight together."""
+    lander = GatedLander()
+    loop, consumer, stopping = consume_loop([P], lander=lander)
+    consumer.fetches.append({P: changes(P, (0, 1), (1, 2))})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: list(lander.waiting) == [(0, 1)])
+    consumer.fetches.append({P: changes(P, (2, 3), (3, 4))})
+    await until(lambda: set(lander.waiting) == {(0, 1), (2, 3)})
+    assert len(loop.in_flight[P]) == 2
+    lander.release((2, 3))
+    lander.release((0, 1))
+    await until(lambda: consumer.committed(P) == 4)
+    stopping.set()
+    await running
+
+
+async def test_a_lead_s_later_change_waits_for_its_earlier_one_and_commits_wait_too() -> None:
+    """Lead 1 is in flight when its next change arrives with lead 3's: lead 3 goes ahead and lands
+    first, but the commit stays below lead 1's unfinished change; lead 1's second change leaves
+    only once its first landed."""
+    lander = GatedLander()
+    loop, consumer, stopping = consume_loop([P], lander=lander)
+    consumer.fetches.append({P: changes(P, (0, 1), (1, 2))})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: list(lander.waiting) == [(0, 1)])
+    consumer.fetches.append({P: changes(P, (2, 1), (3, 3))})
+    await until(lambda: set(lander.waiting) == {(0, 1), (3,)})
+    lander.release((3,))
+    await until(lambda: lander.landed == [(3,)])
+    assert list(lander.waiting) == [(0, 1)]  # lead 1's second change (offset 2) is still held back
+    assert consumer.committed(P) is None  # offset 0 is unfinished, so nothing can be committed
+    lander.release((0, 1))
+    await until(lambda: consumer.committed(P) == 2 and list(lander.waiting) == [(2,)])
+    lander.release((2,))
+    await until(lambda: consumer.committed(P) == 4)
+    stopping.set()
+    await running
+    assert lander.landed == [(3,), (0, 1), (2,)]
+
+
+async def test_a_lone_change_leaves_at_once_despite_a_long_linger() -> None:
+    """With nothing in flight, a partial batch does not wait for `linger_ms`."""
+    lander = GatedLander()
+    loop, consumer, stopping = consume_loop([P], lander=lander, linger_ms=3_600_000)
+    consumer.fetches.append({P: changes(P, (0, 1))})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: list(lander.waiting) == [(0,)])
+    lander.release((0,))
+    await until(lambda: consumer.committed(P) == 1)
+    stopping.set()
+    await running
+
+
+async def test_while_a_partial_batch_is_in_flight_the_next_changes_gather_into_one_batch() -> None:
+    """Nagle-like linger: changes arriving while a partial batch of their partition is in flight
+    wait for it to land, then leave together as one batch instead of one request each."""
+    lander = GatedLander()
+    loop, consumer, stopping = consume_loop([P], lander=lander, linger_ms=3_600_000)
+    consumer.fetches.append({P: changes(P, (0, 1))})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: list(lander.waiting) == [(0,)])
+    consumer.fetches += [{P: changes(P, (1, 2))}, {P: changes(P, (2, 3))}, {P: changes(P, (3, 4))}]
+    await until(lambda: len(loop.buffers[P]) == 3)
+    assert list(lander.waiting) == [(0,)]
+    lander.release((0,))
+    await until(lambda: list(lander.waiting) == [(1, 2, 3)])
+    lander.release((1, 2, 3))
+    await until(lambda: consumer.committed(P) == 4)
+    stopping.set()
+    await running
+
+
+async def test_when_every_slot_is_busy_records_accumulate_into_full_batches() -> None:
+    """One batch in flight at most: the 120 changes arriving meanwhile leave as 50, 50 and 20."""
+    lander = GatedLander()
+    loop, consumer, stopping = consume_loop([P], lander=lander, max_in_flight=1)
+    consumer.fetches.append({P: changes(P, (0, 0))})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: list(lander.waiting) == [(0,)])
+    consumer.fetches.append({P: changes(P, *((o, o) for o in range(1, 121)))})
+    await until(lambda: len(loop.buffers.get(P, ())) == 120)
+    for batch in [(0,), tuple(range(1, 51)), tuple(range(51, 101)), tuple(range(101, 121))]:
+        await until(lambda batch=batch: list(lander.waiting) == [batch])  # type: ignore[misc]
+        lander.release(batch)
+    await until(lambda: consumer.committed(P) == 121)
+    stopping.set()
+    await running
+    assert [len(b) for b in lander.landed] == [1, 50, 50, 20]
+
+
+async def test_the_window_bounds_the_batches_in_flight_and_shrinks_on_push_back() -> None:
+    """Ten disjoint batches wait: at most `max_in_flight` are in flight; once the destination
+    pushed back (a 429), no new batch leaves until fewer than half as many are in flight."""
+    lander = GatedLander()
+    loop, consumer, stopping = consume_loop([P], lander=lander, max_in_flight=4)
+    consumer.fetches.append({P: changes(P, *((o, o) for o in range(500)))})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: len(lander.waiting) == 4)
+    loop.congested()
+    assert loop.window.limit == 2
+    for batch in list(lander.waiting)[:2]:
+        lander.release(batch)
+    await until(lambda: len(lander.landed) == 2)
+    consumer.fetches += [{}, {}]  # two more rounds of the loop, each dispatching what it may
+    await until(lambda: not consumer.fetches)
+    assert len(lander.waiting) == 2 and loop.window.limit == 2
+    stopping.set()
+    lander.open_all()
+    await running

@@ -343,3 +343,40 @@ async def test_a_column_name_columns_cannot_hold_still_lands(make_lander: Callab
     assert "columns" not in request.url.params
     assert {tuple(sorted(row)) for row in orjson.loads(request.content)} == {
         ('apelido "x"', "cidade,uf", "id", "name", "sync_source")}
+
+
+async def test_429_503_and_timeouts_tell_the_concurrency_window_but_a_deadlock_does_not(
+    make_lander: Callable[[Destination], Lander],
+) -> None:
+    """The destination pushing back (429, 503, no answer) is reported to `on_congestion`, once
+    per answer; a deadlock (500 40P01) is retried without being taken for overload."""
+    answers = iter([_refusal(429), _refusal(503), _refusal(500, "40P01"), None])
+
+    def answer(method: str, ids: list[int]) -> httpx.Response | None:
+        response = next(answers)
+        if response is None:
+            return None
+        return response
+
+    lander = make_lander(Destination(answer))
+    signals: list[str] = []
+    lander.on_congestion = lambda: signals.append("congested")
+    landed = await _land(lander, _upserts(1, 2))
+    assert landed.upserts == 2 and signals == ["congested", "congested"]
+
+    timeouts = iter([True, False])
+
+    def unanswered(request: httpx.Request) -> httpx.Response:
+        if next(timeouts):
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(201)
+
+    client = PostgrestClient("http://127.0.0.1:9/rest/v1", "key", transport=httpx.MockTransport(unanswered))
+    try:
+        timing_out = Lander(client, "leads", policy=RetryPolicy(initial=0.001, max=0.001), limiter=RateLimiter(None),
+                            metrics=Metrics(), health=SinkHealth(), stopping=asyncio.Event(),
+                            on_congestion=lambda: signals.append("timeout"))
+        assert (await _land(timing_out, _upserts(3))).upserts == 1
+    finally:
+        await client.aclose()
+    assert signals[-1] == "timeout"

@@ -105,3 +105,50 @@ def test_revoked_partitions_are_forgotten():
     tracker.revoke([0])
     assert tracker.in_flight() == 0
     tracker.dispatch(0, 0, 9)
+
+
+def test_commit_stops_at_the_lowest_unfinished_record():
+    """Batches of disjoint leads finish out of order: the commit is the lowest record not finished."""
+    tracker = PartitionOffsets()
+    tracker.received([10, 11, 12, 13])
+    tracker.finish([11, 13])
+    assert tracker.committable() is None  # 10, where reading started, is not finished
+    tracker.finish([10])
+    assert tracker.committable() == 12
+    tracker.finish([12])
+    assert tracker.committable() == 14
+
+
+def test_a_record_waiting_in_the_buffer_holds_the_commit():
+    """A record read but not yet in any batch (its lead's earlier change in flight) is unfinished."""
+    tracker = PartitionOffsets()
+    tracker.received([0, 1, 2, 3, 4])
+    tracker.finish([0, 1, 3, 4])
+    assert tracker.committable() == 2
+    assert tracker.unfinished == 1
+
+
+def test_commits_never_pass_an_unfinished_record_whatever_the_order():
+    """Finishing a shuffled set of records: after each step the commit is the lowest unfinished."""
+    order = [7, 2, 9, 0, 5, 1, 8, 3, 6, 4]
+    tracker = PartitionOffsets()
+    tracker.received(range(100, 110))
+    done: set[int] = set()
+    for i in order:
+        tracker.finish([100 + i])
+        done.add(100 + i)
+        lowest = min(set(range(100, 110)) - done, default=110)
+        assert tracker.committable() == (None if lowest == 100 else lowest)
+
+
+def test_records_must_be_received_in_offset_order_and_finished_once():
+    """Receiving below what was read, or finishing a record twice or never read, is a caller bug."""
+    tracker = PartitionOffsets()
+    tracker.received([5, 6])
+    with pytest.raises(ValueError):
+        tracker.received([6])
+    tracker.finish([5])
+    with pytest.raises(ValueError):
+        tracker.finish([5])
+    with pytest.raises(ValueError):
+        tracker.finish([7])
