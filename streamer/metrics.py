@@ -157,6 +157,8 @@ class Metrics:
         self._sink_lag = Gauge("streamer_sink_consumer_lag", "Records behind the partition's end", ["partition"],
                                registry=r)
         self._sink_in_flight = Gauge("streamer_sink_batches_in_flight", "Batches being landed now", registry=r)
+        self._sink_last_landed = Gauge("streamer_sink_last_landed_timestamp_seconds",
+                                       "When a batch last landed (time() minus this: seconds since)", registry=r)
         self._sink_paused = Gauge("streamer_sink_partitions_paused",
                                   "Partitions paused (destination down, schema drift)", registry=r)
         self._sink_e2e = Histogram("streamer_sink_end_to_end_seconds",
@@ -168,6 +170,7 @@ class Metrics:
         self._sink_landed.inc(upserts)
         self._sink_deleted.inc(deletes)
         self._sink_batch.observe(seconds)
+        self._sink_last_landed.set_to_current_time()
         for ts in source_ts_ms:
             self._sink_e2e.observe(max(0.0, (now_ms - ts) / 1000))
 

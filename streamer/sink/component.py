@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from connectors.kafka.client import Admin, Consumer, Producer
@@ -50,6 +51,7 @@ log = get_logger(__name__)
 RETRIABLE = (PostgresError, KafkaConnectorError, OSError, asyncpg.PostgresConnectionError)
 # A rebalance must finish well within the group's max.poll.interval (300 s by default).
 RELEASE_SECONDS = 30.0
+LAG_REFRESH_SECONDS = 5.0  # how often the broker is asked for the partitions' ends (_refresh_ends)
 INITIAL_IN_FLIGHT = 4  # the window's start; it grows from there as batches land (concurrency.py)
 
 
@@ -67,7 +69,10 @@ class SinkComponent:
         self._consuming = False
 
     def ready(self) -> bool:
-        return self._consuming and not self.health.is_blocked
+        """Consuming, not blocked, and not retrying the destination for longer than
+        `sink.unready_after_seconds` (/readyz; /healthz stays the liveness check)."""
+        unready_after = self.settings.sink.unready_after_seconds
+        return self._consuming and not self.health.is_blocked and not self.health.degraded_longer_than(unready_after)
 
     def healthy(self) -> bool:
         return not self.health.is_blocked
@@ -144,6 +149,11 @@ class _Loop:
         self.turn = 0  # where the next dispatch round starts, so every partition gets its turn
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self.commit_lock = asyncio.Lock()
+        # The partitions' ends as the broker last said (ListOffsets), asked every LAG_REFRESH_SECONDS:
+        # a paused partition fetches nothing, so the fetch responses' high-water marks stop moving
+        # during an outage, and the lag gauge would freeze exactly when it matters.
+        self.ends: dict[TopicPartition, int] = {}
+        self.ends_asked = time.monotonic()
 
     @property
     def raw(self) -> Any:
@@ -172,6 +182,7 @@ class _Loop:
                     self._buffer(tp, records)
                 self._reap()
                 self._dispatch()
+                await self._refresh_ends()
                 self._report_lag()
                 if self.sink.stop_at is not None and await self._burst_done():
                     break
@@ -315,15 +326,30 @@ class _Loop:
             self.paused = want
             self.sink.metrics.sink_paused(len(want))
 
+    async def _refresh_ends(self) -> None:
+        """Ask the broker for the assigned partitions' end offsets, at most every LAG_REFRESH_SECONDS."""
+        if time.monotonic() - self.ends_asked < LAG_REFRESH_SECONDS:
+            return
+        self.ends_asked = time.monotonic()
+        assigned = list(self.raw.assignment())
+        if not assigned:
+            return
+        try:
+            ends = await asyncio.wait_for(self.raw.end_offsets(assigned), 10.0)
+        except (KafkaError, TimeoutError) as exc:  # the next round asks again; fetches still report
+            log.debug("end offsets not read", error=str(exc))
+            return
+        self.ends.update({tp: end for tp, end in ends.items() if end is not None})
+
     def _report_lag(self) -> None:
+        """Lag = the partition's end (the newer of the fetch's high-water mark and the broker's
+        answer) minus what this group committed: it grows while the destination is down."""
         for tp in self.raw.assignment():
-            highwater = self.raw.highwater(tp)
-            if highwater is None:
-                continue
+            ends = [end for end in (self.raw.highwater(tp), self.ends.get(tp)) if end is not None]
             done = self.tracker.partitions.get(tp)
             position = done.committed if done and done.committed is not None else None
-            if position is not None:
-                self.sink.metrics.sink_lag(tp.partition, max(0, highwater - position))
+            if ends and position is not None:
+                self.sink.metrics.sink_lag(tp.partition, max(0, max(ends) - position))
 
     async def _burst_done(self) -> bool:
         """A burst run is done when each partition reached its end offset with nothing pending."""

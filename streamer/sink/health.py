@@ -52,6 +52,10 @@ class SinkHealth:
     def blocked(self, reason: str, detail: str) -> None:
         self._move("blocked", reason, detail)
 
+    def degraded_longer_than(self, seconds: float) -> bool:
+        """Retrying the destination for more than `seconds` (readiness turns false then)."""
+        return self.state == "degraded" and time.monotonic() - self.since > seconds
+
     @property
     def is_blocked(self) -> bool:
         return self.state == "blocked"

@@ -51,6 +51,11 @@ class Raw:
     def highwater(self, tp: TopicPartition) -> None:
         return None
 
+    ends: dict[TopicPartition, int] = {}  # what the broker answers to ListOffsets
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.ends[tp] for tp in tps if tp in self.ends}
+
 
 class Consumer:
     def __init__(self, assigned: Iterable[TopicPartition]) -> None:
@@ -347,4 +352,26 @@ async def test_the_window_bounds_the_batches_in_flight_and_shrinks_on_push_back(
     assert len(lander.waiting) == 2 and loop.window.limit == 2
     stopping.set()
     lander.open_all()
+    await running
+
+
+async def test_the_lag_follows_the_brokers_end_offsets_while_nothing_is_fetched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With nothing fetched (a paused partition during an outage), the lag gauge still grows:
+    the partition's end comes from the broker (ListOffsets), not only from fetch responses."""
+    monkeypatch.setattr(component, "LAG_REFRESH_SECONDS", 0.0)
+    loop, consumer, stopping = consume_loop([P])
+    consumer.fetches.append({P: records(P, 0, 50)})
+    running = asyncio.create_task(loop.run())
+    await until(lambda: consumer.committed(P) == 50)
+
+    def lag() -> float | None:
+        return loop.sink.metrics.registry.get_sample_value("streamer_sink_consumer_lag", {"partition": "0"})
+
+    consumer.raw.ends = {P: 1_500}  # the capture went on producing; this consumer fetched none of it
+    await until(lambda: lag() == 1_450)
+    consumer.raw.ends = {P: 3_000}
+    await until(lambda: lag() == 2_950)
+    stopping.set()
     await running
