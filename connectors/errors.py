@@ -6,6 +6,7 @@ leave a connector; each is translated at its boundary (``raise ... from exc``) i
     │   ├── ConnectionLost            retriable: the socket or the server went away (08*, 57P01-3)
     │   ├── TransientError            retriable: serialization failure, deadlock, slot busy, 53*, 58*
     │   ├── PermissionDenied          42501, 28* (authentication)
+    │   │   └── ReplicationRefused    no replication connection (pg_hba, REPLICATION, max_wal_senders)
     │   ├── SetupError                the server or its objects are not set up as required
     │   │                             (wal_level, a missing table or slot, a DSN that does not parse)
     │   ├── RowRejected               one row's values broke a rule (22*, 23*, 54000)

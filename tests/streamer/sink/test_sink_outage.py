@@ -1,0 +1,44 @@
+"""A destination outage as operators see it (issue 14): /readyz goes 503 while the sink retries,
+the lag gauge keeps growing from the broker's end offsets, and both recover when it comes back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streamer.capture.component import CaptureComponent
+from streamer.metrics import Metrics
+from streamer.sink.component import SinkComponent
+from tests.streamer.sink.pipeline import Pipeline
+from tests.streamer.sink.test_sink_pipeline import insert
+from tests.wait import until
+
+
+def total_lag(metrics: Metrics) -> float:
+    return sum(s.value for m in metrics.registry.collect() for s in m.samples if s.name == "streamer_sink_consumer_lag")
+
+
+@pytest.mark.timeout(300)
+async def test_an_outage_turns_readiness_off_and_the_lag_grows_then_both_recover(pipeline: Pipeline) -> None:
+    """503 for 30 s: the sink turns unready (alive all along) and the lag grows to the new changes;
+    once the destination answers again it is ready, the lag drains to 0 and source == destination."""
+    settings, metrics, stopping = pipeline.settings(), Metrics(), asyncio.Event()
+    capture, sink = CaptureComponent(settings, metrics), SinkComponent(settings, metrics)
+    tasks = [asyncio.create_task(c.run(stopping)) for c in (capture, sink)]
+    try:
+        await until(lambda: capture.ready() and sink.ready(), seconds=60)
+        await insert(pipeline, 1, 500)
+        await pipeline.converged(seconds=60)
+        await pipeline.admin("POST", "faults", status=503, seconds=30, retry_after=1, table=pipeline.table)
+        await insert(pipeline, 501, 2000, seed=3)
+        await until(lambda: not sink.ready(), seconds=25)
+        assert sink.healthy()  # liveness: waiting for the destination is not a reason to restart
+        await until(lambda: total_lag(metrics) >= 1500, seconds=25)
+        await until(sink.ready, seconds=120)
+        src, dst = await pipeline.converged(seconds=120)
+        assert src == dst
+        await until(lambda: total_lag(metrics) == 0, seconds=30)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
