@@ -25,6 +25,28 @@ class Section(BaseModel):
     # its password, a key), wherever someone prints one.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
+def known_zone(value: str) -> str:
+    """An IANA time zone name, else ValueError (history's and verify's `timezone`)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Sao_Paulo)") from None
+    return value
+
+
+def cron_or_none(value: str | None, *, example: str) -> str | None:
+    """A cron expression (croniter syntax), None for none or blank, else ValueError showing `example`."""
+    if value is None or not value.strip():
+        return None
+    from croniter import croniter  # type: ignore[import-untyped]
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"not a cron expression: {value!r} (e.g. {example})")
+    return value
+
+
 
 class SourceSettings(PostgresSettings):
     """TabuladorMax's PostgreSQL: where leads change (the connection, then how capture reads it)."""
@@ -173,24 +195,12 @@ class HistorySettings(Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Sao_Paulo)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        from croniter import croniter  # type: ignore[import-untyped]
-
-        if not croniter.is_valid(value):
-            raise ValueError(f"not a cron expression: {value!r} (e.g. '0 3 * * *': every day at 03:00)")
-        return value
+        return cron_or_none(value, example="'0 3 * * *': every day at 03:00")
 
 
 class MonitorSettings(Section):
@@ -230,21 +240,9 @@ class VerifySettings(Section):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            raise ValueError(f"not a cron expression: {value!r} (e.g. '30 4 * * *': every day at 04:30)")
-        return value
+        return cron_or_none(value, example="'30 4 * * *': every day at 04:30")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Sao_Paulo)") from None
-        return value
+        return known_zone(value)
