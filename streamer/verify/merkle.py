@@ -9,7 +9,7 @@
 A side answers two questions (`Side`): a (count, hash) summary per range, and the (id, hash)
 rows of ranges. A row's hash is a signed 64-bit integer and a range's hash the sum of its rows'
 modulo 2^64 (`fold`), so a side that can only list rows (the development server's API) adds
-them up to the very number the SQL function returns (schemas/sql/destination/040_verify_rpc.sql).
+them up to the very number the SQL function returns (schemas/sql/common/020_verify.sql).
 
 Ranges are walked depth first, `batch` at a time: what is held at once is bounded by the depth
 (at most 16 levels of 16-way splits cover the bigint domain) times `batch` times `fanout`

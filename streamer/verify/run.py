@@ -1,7 +1,7 @@
 """One verification: the source over asyncpg, the destination through PostgREST, `merkle.compare`.
 
 The destination is read the way `verify.destination_read` says: `rpc` calls the functions our
-destination SQL installs (`schemas/sql/destination/040_verify_rpc.sql`), `rows` reads the table's
+destination SQL installs (`schemas/sql/common/020_verify.sql`), `rows` reads the table's
 ids and `updated_at` in pages, `auto` tries the functions and falls back to rows when the API
 has no `/rpc/` or not these functions (404: PGRST125, PGRST202, 42883).
 """

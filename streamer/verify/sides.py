@@ -34,7 +34,7 @@ def _bounds(lo: Any, hi: Any) -> Range | None:
 
 
 class SqlSide:
-    """A database with the verify functions (schemas/sql/source/060_verify.sql), over asyncpg."""
+    """A database with the verify functions (schemas/sql/common/020_verify.sql), over asyncpg."""
 
     def __init__(self, conn: asyncpg.Connection, table: str, columns: Sequence[str] = ()) -> None:
         self.conn, self.table, self.columns = conn, table, list(columns)

@@ -1,8 +1,7 @@
 -- `streamer verify` (README, Verify & repair): per id range a count and a hash of (id, updated_at
--- [, chosen columns]), and the (id, hash) rows of small ranges. This very file is installed on
--- both sides (schemas/sql/source/060_verify.sql is a byte-for-byte copy, checked by a test), so
--- the source and the destination hash with the same SQL. The destination answers through
--- PostgREST (POST /rpc/streamer_verify_ranges, /rpc/streamer_verify_leaf,
+-- [, chosen columns]), and the (id, hash) rows of small ranges. Written once (common/), installed
+-- on both sides, so the source and the destination hash with the same SQL. The destination
+-- answers through PostgREST (POST /rpc/streamer_verify_ranges, /rpc/streamer_verify_leaf,
 -- /rpc/streamer_verify_bounds), the source over asyncpg.
 --
 -- A row's hash: the first 64 bits of md5(id '|' updated_at [ '|' column ...]) as a signed bigint.

@@ -6,7 +6,7 @@ from schemas.sql_files import migration_files
 
 
 def test_source_and_destination_install_the_same_verify_sql() -> None:
-    """schemas/sql/source/060_verify.sql is a byte-for-byte copy of destination/040_verify_rpc.sql."""
-    source = {f.name: f.sql for f in migration_files("source")}["source/060_verify.sql"]
-    destination = {f.name: f.sql for f in migration_files("destination")}["destination/040_verify_rpc.sql"]
+    """schemas/sql/common/020_verify.sql is applied to the source and to the destination alike."""
+    source = {f.name: f.sql for f in migration_files("source")}["common/020_verify.sql"]
+    destination = {f.name: f.sql for f in migration_files("destination")}["common/020_verify.sql"]
     assert source == destination
