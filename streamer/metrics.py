@@ -161,6 +161,10 @@ class Metrics:
                                        "When a batch last landed (time() minus this: seconds since)", registry=r)
         self._sink_paused = Gauge("streamer_sink_partitions_paused",
                                   "Partitions paused (destination down, schema drift)", registry=r)
+        self._under_replicated = Gauge(
+            "streamer_kafka_under_replicated_partitions",
+            "Partitions of the topic whose in-sync replicas are fewer than its replicas (a broker down or behind)",
+            ["topic"], registry=r)
         self._sink_e2e = Histogram("streamer_sink_end_to_end_seconds",
                                    "From the source commit to landing at the destination", buckets=latency,
                                    registry=r)
@@ -191,6 +195,9 @@ class Metrics:
 
     def sink_lag(self, partition: int, lag: int) -> None:
         self._sink_lag.labels(str(partition)).set(lag)
+
+    def kafka_under_replicated(self, topic: str, n: int) -> None:
+        self._under_replicated.labels(topic).set(n)
 
     def sink_in_flight(self, n: int) -> None:
         self._sink_in_flight.set(n)

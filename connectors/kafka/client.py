@@ -10,11 +10,11 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from connectors.kafka.errors import translate_kafka_errors
-from connectors.kafka.settings import KafkaSettings
+from connectors.kafka.errors import KafkaRejected, translate_kafka_errors
+from connectors.kafka.settings import KafkaSettings, replication_problem
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -142,6 +142,19 @@ class Consumer:
             return value
 
 
+def under_replicated_counts(topics: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """From a Metadata response's topics: per topic, how many partitions have an ISR smaller than
+    their replica list (topics the broker answered with an error, e.g. unknown, are left out).
+
+    >>> under_replicated_counts([{"topic": "t", "error_code": 0, "partitions": [
+    ...     {"partition": 0, "replicas": [1, 2, 3], "isr": [1, 2]},
+    ...     {"partition": 1, "replicas": [1, 2, 3], "isr": [3, 1, 2]}]}])
+    {'t': 1}
+    """
+    return {t["topic"]: sum(1 for p in t["partitions"] if len(p["isr"]) < len(p["replicas"]))
+            for t in topics if not t.get("error_code")}
+
+
 class Admin:
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
@@ -160,21 +173,44 @@ class Admin:
         await self._admin.close()
 
     async def ensure_topic(self, name: str, *, partitions: int | None = None) -> bool:
-        """Create the topic when missing; True if this call created it."""
-        topic = NewTopic(
-            name,
-            num_partitions=partitions or self._settings.partitions,
-            replication_factor=self._settings.replication_factor,
-        )
+        """Create the topic when missing (with `replication_factor` copies and
+        `min_insync_replicas`); True if this call created it.
+
+        A topic that exists is left as it is, whatever its replication: a broker down (fewer live
+        brokers than the replication factor) must not stop a restarted component. A missing topic
+        needing more replicas than live brokers is `KafkaRejected`, naming the setting."""
+        rf = self._settings.replication_factor
+        topic = NewTopic(name, num_partitions=partitions or self._settings.partitions, replication_factor=rf,
+                         topic_configs=self._settings.topic_configs())
         with translate_kafka_errors(f"creating topic {name}"):
             response = await self._admin.create_topics([topic])
             # The broker answers per topic with an error code rather than failing the request.
             for _topic, code, *rest in response.topic_errors:
                 if code == TopicAlreadyExistsError.errno:
                     return False
+                if code == InvalidReplicationFactorError.errno:
+                    brokers = len((await self._admin.describe_cluster()).get("brokers", []))
+                    raise KafkaRejected(f"creating topic {name}: "
+                                        f"{replication_problem(rf, brokers) or (rest[0] if rest else '')}")
                 if code:
                     raise for_code(code)(f"{rest[0] if rest else ''}")
         return True
+
+    async def live_brokers(self) -> int:
+        """Brokers the cluster's metadata lists now (a stopped or fenced broker is not listed)."""
+        return len((await self.describe_cluster()).get("brokers", []))
+
+    async def check_replication(self) -> None:
+        """`KafkaRejected` naming STREAMER_KAFKA__REPLICATION_FACTOR when it exceeds the live brokers."""
+        problem = replication_problem(self._settings.replication_factor, await self.live_brokers())
+        if problem:
+            raise KafkaRejected(problem)
+
+    async def under_replicated(self, topics: Sequence[str] | None = None) -> dict[str, int]:
+        """Per topic, the partitions whose in-sync replicas are fewer than their replicas."""
+        with translate_kafka_errors("describing topics"):
+            described = await self._admin.describe_topics(list(topics) if topics is not None else None)
+        return under_replicated_counts(described)
 
     async def describe_cluster(self) -> dict[str, Any]:
         with translate_kafka_errors("describing the cluster"):

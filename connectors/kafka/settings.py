@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class KafkaSettings(BaseModel):
@@ -21,7 +21,11 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = "tabuladormax"
     reverse_topic_prefix: str = "gestao_scouter"
     partitions: int = Field(default=6, ge=1)
+    # Copies of each partition the service's topics are created with, and how many of them must
+    # have a write before the broker acknowledges it (acks=all); None leaves the broker's
+    # min.insync.replicas. On 3 brokers: 3 and 2 (docs/cluster.md).
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -37,6 +41,19 @@ class KafkaSettings(BaseModel):
                 raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
         return value
 
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> KafkaSettings:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) is above replication_factor "
+                             f"({self.replication_factor}): no write could ever be acknowledged")
+        return self
+
+    def topic_configs(self) -> dict[str, str]:
+        """Per-topic settings the service's topics are created with."""
+        if self.min_insync_replicas is None:
+            return {}
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
     def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
         """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
         return f"{prefix}.{schema_name}.{table}"
@@ -48,3 +65,18 @@ class KafkaSettings(BaseModel):
     @property
     def reverse_topic(self) -> str:
         return self.topic_for(self.reverse_topic_prefix, "leads")
+
+
+def replication_problem(replication_factor: int, live_brokers: int) -> str | None:
+    """What is wrong when topics need more copies than the cluster has live brokers; None if not.
+
+    >>> replication_problem(3, 3) is None
+    True
+    >>> print(replication_problem(3, 1)[:78])
+    STREAMER_KAFKA__REPLICATION_FACTOR is 3 but the cluster has 1 live broker(s): 
+    """
+    if replication_factor <= live_brokers:
+        return None
+    return (f"STREAMER_KAFKA__REPLICATION_FACTOR is {replication_factor} but the cluster has {live_brokers} live "
+            f"broker(s): a topic cannot have more replicas than brokers; lower it to at most "
+            f"{max(live_brokers, 1)} or start more brokers")

@@ -97,9 +97,10 @@ class SinkComponent:
             pool = await asyncpg.create_pool(s.source.dsn.get_secret_value(), min_size=1, max_size=2)
             stack.push_async_callback(pool.close)
             dlq = f"{self.topic}.dlq"
-            async with Admin(s.kafka) as admin:
-                await admin.ensure_topic(self.topic)
-                await admin.ensure_topic(dlq)
+            # Kept open: it also reads the topic's replication every LAG_REFRESH_SECONDS.
+            admin = await stack.enter_async_context(Admin(s.kafka))
+            await admin.ensure_topic(self.topic)
+            await admin.ensure_topic(dlq)
             producer = await stack.enter_async_context(Producer(s.kafka))
             loop = _Loop(self, stopping, PlanOptions.from_settings(s.sink, mapping),
                          Lander(client, s.destination.table, policy=RetryPolicy.from_settings(s.sink),
@@ -110,7 +111,7 @@ class SinkComponent:
             consumer = await stack.enter_async_context(
                 Consumer(s.kafka, self.topic, group_id=self.group_id, listener=loop.listener,
                          max_partition_fetch_bytes=4 * 1024 * 1024))
-            loop.consumer = consumer
+            loop.consumer, loop.admin = consumer, admin
             self._consuming = True
             log.info("sink consuming", topic=self.topic, group=self.group_id)
             await loop.run()
@@ -135,6 +136,7 @@ class _Loop:
         self.sink, self.stopping, self.options = sink, stopping, options
         self.lander, self.recorder = lander, recorder
         self.consumer: Consumer | None = None
+        self.admin: Admin | None = None
         self.listener = _Listener(self)
         s = sink.settings.sink
         self.batch_size, self.linger = s.batch_size, s.linger_ms / 1000
@@ -331,6 +333,7 @@ class _Loop:
         if time.monotonic() - self.ends_asked < LAG_REFRESH_SECONDS:
             return
         self.ends_asked = time.monotonic()
+        await self._report_replication()
         assigned = list(self.raw.assignment())
         if not assigned:
             return
@@ -340,6 +343,19 @@ class _Loop:
             log.debug("end offsets not read", error=str(exc))
             return
         self.ends.update({tp: end for tp, end in ends.items() if end is not None})
+
+    async def _report_replication(self) -> None:
+        """streamer_kafka_under_replicated_partitions for the topic, from the cluster's metadata."""
+        if self.admin is None:
+            return
+        topic = self.sink.topic
+        try:
+            under = await asyncio.wait_for(self.admin.under_replicated([topic]), 10.0)
+        except (KafkaConnectorError, TimeoutError) as exc:  # asked again next round
+            log.debug("replication not read", error=str(exc))
+            return
+        if topic in under:
+            self.sink.metrics.kafka_under_replicated(topic, under[topic])
 
     def _report_lag(self) -> None:
         """Lag = the partition's end (the newer of the fetch's high-water mark and the broker's
