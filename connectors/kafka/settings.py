@@ -31,6 +31,11 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1000)
+    # How often every client re-reads the cluster's metadata. aiokafka's consumer does not ask
+    # again when a partition's leader stops answering: it keeps fetching from the dead broker
+    # until this age passes (its own default is 5 minutes), so a broker loss stalls a sink for up
+    # to this long (docs/cluster.md).
+    metadata_max_age_ms: int = Field(default=5_000, ge=1000)
 
     @field_validator("bootstrap_servers")
     @classmethod

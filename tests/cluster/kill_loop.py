@@ -37,7 +37,7 @@ from devstack.scratch import ScratchPair
 from devstack.stack import Endpoints
 from streamer.config import Settings
 from streamer.verify.run import verify
-from tests.streamer.monitor.processes import STREAMER, Service, free_port, streamer_env, streamer_run, wait_ready
+from tests.streamer.monitor.processes import REPO, STREAMER, Service, free_port, streamer_env, streamer_run, wait_ready
 
 KINDS = ("broker", "sink", "capture")
 PROBES = 40  # leads written at each kill: with 6 partitions, every partition gets one (p > 0.99)
@@ -92,13 +92,16 @@ class Workload:
         self.counts = {"insert": 0, "update": 0, "delete": 0}
         self.lock = asyncio.Lock()  # one connection: the probes write through it too
 
-    async def insert(self, count: int) -> list[int]:
+    async def insert(self, count: int, *, probe: bool = False) -> list[int]:
+        """Insert `count` new leads; probes are left alone by the workload's updates and deletes
+        (a deleted probe would never land)."""
         async with self.lock:
             rows = leads(self.next_id, count, seed=self.next_id)
             self.next_id += count
             await self.conn.execute(INSERT.format(table=self.table), orjson.dumps(rows).decode())
         ids = [r["id"] for r in rows]
-        self.live.extend(ids)
+        if not probe:
+            self.live.extend(ids)
         self.counts["insert"] += count
         return ids
 
@@ -155,6 +158,7 @@ class Fleet:
             STREAMER_SINK__GROUP_ID=f"g{self.unique}",
             STREAMER_SINK__LINGER_MS="50",
             STREAMER_SINK__BACKOFF_MAX_MS="2000",
+            PYTHONPATH=str(REPO),  # this checkout's code, whichever checkout the venv was installed from
         )
 
     def start(self, component: str) -> Service:
@@ -318,7 +322,7 @@ class KillLoop:
             victim = f"capture leader pid {service.process.pid}"
             began = time.monotonic()
             fleet.kill(service)
-        probes = await workload.insert(PROBES)
+        probes = await workload.insert(PROBES, probe=True)
         await landed(pair.destination, pair.table, probes)
         resumed = time.monotonic() - began
         if node is not None:
@@ -344,7 +348,8 @@ class KillLoop:
 
 def verify_command(services: Endpoints, table: str) -> subprocess.CompletedProcess[str]:
     """`streamer verify` as an operator runs it, on the scratch pair."""
-    env = {"PATH": "/usr/bin:/bin", "STREAMER_SOURCE__DSN": services.source_dsn, "STREAMER_SOURCE__TABLE": table,
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
+           "STREAMER_SOURCE__DSN": services.source_dsn, "STREAMER_SOURCE__TABLE": table,
            "STREAMER_DESTINATION__URL": services.destination_url,
            "STREAMER_DESTINATION__SERVICE_KEY": services.service_key,
            "STREAMER_DESTINATION__DSN": services.destination_dsn, "STREAMER_DESTINATION__TABLE": table}
