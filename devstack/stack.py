@@ -111,6 +111,11 @@ class Stack:
             Prometheus("prometheus", self.root / "prometheus", d.prometheus_port),
         )
 
+    def kafka(self) -> KafkaCluster | None:
+        """The stack's Kafka nodes (pid files, ports), or None if the stack was never started."""
+        s = self._secrets(create=False)
+        return None if s is None else self._parts(s)[2]
+
     def endpoints(self) -> Endpoints | None:
         s = self._secrets(create=False)
         if s is None:

@@ -38,14 +38,11 @@ def main() -> int:
     parser.add_argument("--sinks", type=int, default=3)
     args = parser.parse_args()
     stack = Stack(DevStackSettings())
-    endpoints = stack.endpoints()
-    if endpoints is None or stack.brokers < 3:
+    endpoints, cluster = stack.endpoints(), stack.kafka()
+    if endpoints is None or cluster is None or len(cluster.nodes) < 3:
         print(f"no 3-broker stack in {stack.root}: run `python -m devstack up --brokers 3` with these "
               "STREAMER_DEV__* settings", file=sys.stderr)
         return 2
-    secrets = stack._secrets(create=False)
-    assert secrets is not None
-    cluster = stack._parts(secrets)[2]
     logs = Path(tempfile.mkdtemp(prefix="kill-loop-"))
     loop = KillLoop(on_cluster(endpoints, cluster), cluster, logs, f"kl{uuid.uuid4().hex[:8]}", rate=args.rate,
                     sinks=args.sinks, progress=lambda msg: print(msg, flush=True))
