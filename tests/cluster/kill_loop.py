@@ -55,6 +55,7 @@ class Resume:
     victim: str
     resumed: float
     replaced: float
+    under_replicated: int | None = None  # a broker kill: what the sinks' gauge showed while it was down
 
 
 def table(rows: list[Resume], load: str = "") -> str:
@@ -200,6 +201,30 @@ async def wait_up(service: Service, seconds: float = 120) -> None:
     raise AssertionError(f"{service.url} not up after {seconds} s\n{service.output()}")
 
 
+async def sinks_report(sinks: list[Service], topic: str, *, down: bool, seconds: float = 120) -> int:
+    """Wait until the sinks' `streamer_kafka_under_replicated_partitions` for `topic` shows the
+    broker down (some sink above 0) or back (every sink at 0); return the highest value seen."""
+    pattern = re.compile(rf'^streamer_kafka_under_replicated_partitions\{{topic="{re.escape(topic)}"\}} (\S+)$',
+                         re.MULTILINE)
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            values = []
+            for service in sinks:
+                with contextlib.suppress(httpx.HTTPError):
+                    found = pattern.search((await client.get(f"{service.url}/metrics")).text)
+                    values.append(int(float(found.group(1))) if found else None)
+            known = [v for v in values if v is not None]
+            if down and known and max(known) > 0:
+                return max(known)
+            if not down and len(known) == len(sinks) and max(known) == 0:
+                return 0
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sinks' under-replicated gauges {values} after {seconds} s "
+                                     f"(waiting for the broker {'down' if down else 'back'})")
+            await asyncio.sleep(0.5)
+
+
 async def landed(destination: asyncpg.Connection, table: str, ids: list[int], seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -292,8 +317,10 @@ class KillLoop:
             await asyncio.sleep(3)  # the workload flows before the first kill
             for number, kind in enumerate(kill_plan(kills), 1):
                 row = await self._kill(number, kind, pair, fleet, workload, settings)
+                under = "" if row.under_replicated is None else (
+                    f" (sinks reported {row.under_replicated} under-replicated partitions, then 0)")
                 self.progress(f"kill {number}: {row.kind} {row.victim}: changes land again after "
-                              f"{row.resumed:.1f} s, replaced after {row.replaced:.1f} s")
+                              f"{row.resumed:.1f} s, replaced after {row.replaced:.1f} s{under}")
                 rows.append(row)
                 assert not writer.done(), writer
         finally:
@@ -325,14 +352,18 @@ class KillLoop:
         probes = await workload.insert(PROBES, probe=True)
         await landed(pair.destination, pair.table, probes)
         resumed = time.monotonic() - began
+        under = None
         if node is not None:
+            topic = settings.kafka.leads_topic
+            under = await sinks_report(fleet.sinks, topic, down=True)
             await asyncio.to_thread(node.start)
-            await in_sync(settings, settings.kafka.leads_topic)
+            await in_sync(settings, topic)
+            await sinks_report(fleet.sinks, topic, down=False)
         elif kind == "sink":
             await wait_ready(fleet.start("sink"), 120)
         else:
             await wait_up(fleet.start("capture"))
-        return Resume(number, kind, victim, resumed, time.monotonic() - began)
+        return Resume(number, kind, victim, resumed, time.monotonic() - began, under)
 
     async def _converged(self, settings: Settings, seconds: float = 300) -> int:
         """Run verify until it finds no difference (the sinks still landing the tail), up to `seconds`;

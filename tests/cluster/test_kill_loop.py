@@ -1,6 +1,8 @@
 """Issue 18 on a 3-broker KRaft cluster of the test's own (devstack/kafka.py KafkaCluster): under
 a steady workload, kill -9 a broker (then start it again), a sink among three and the capture
 leader with a standby waiting; afterwards `streamer verify` finds source and destination equal.
+While the broker is down the sinks report its partitions in
+`streamer_kafka_under_replicated_partitions`, and 0 once it is back in every ISR.
 
 The shorter form of `scripts/kill_loop.py` (3 kills instead of 10). The resume times are printed
 (`pytest -s`), not asserted: no timing thresholds in tests."""
@@ -63,6 +65,9 @@ async def test_kills_under_load_leave_source_equal_to_destination(
     outcome = await loop.run(kills=3)
     print("\n" + table(outcome.rows))
     assert [r.kind for r in outcome.rows] == ["broker", "sink", "capture"]
+    # While the broker was down the sinks' gauge counted its partitions (then 0: the loop waited).
+    under = outcome.rows[0].under_replicated
+    assert under is not None and under > 0
     assert outcome.differences == 0
     assert outcome.verify_exit == 0, outcome.verify_output
 
