@@ -9,7 +9,8 @@ a batch that is not full leaves at once unless a partial batch of its partition 
 (then it fills for up to `linger_ms`), so a lone change is sent at once and batches fill under
 load. Offsets are committed only up to the lowest unfinished record of each partition
 (offsets.py). `stop_at` turns it into a burst run (a replay) that returns once every partition
-reached its end offset.
+reached its end offset. Every LAG_REFRESH_SECONDS it also reads the topic's replication from the
+cluster's metadata (`streamer_kafka_under_replicated_partitions`, docs/cluster.md).
 """
 
 from __future__ import annotations
