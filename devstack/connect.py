@@ -144,6 +144,10 @@ class ConnectWorker:
             raise StackError(f"Kafka Connect {method} {path}: HTTP {answer.status_code}: {answer.text[:500]}")
         return answer.json() if answer.content else None
 
+    def version(self) -> str:
+        """The worker's Kafka version, from its REST root."""
+        return str(self._call("GET", "/")["version"])
+
     def put_connector(self, name: str, config: Mapping[str, str]) -> None:
         """Create (or reconfigure) a connector."""
         self._call("PUT", f"/connectors/{name}/config", {"name": name, **config})

@@ -9,6 +9,7 @@ the Debezium event format, the contract users plug into."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import pytest
 from connectors.kafka.settings import KafkaSettings
 from devstack.connect import ConnectWorker, running_worker
 from devstack.interop import Run, interop
-from devstack.settings import DevStackSettings
 from devstack.stack import Endpoints
+from tests.services import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +31,13 @@ HAS_DEBEZIUM_FORMAT = "event_format" in KafkaSettings.model_fields
 @pytest.fixture(scope="module")
 def connect(services: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectWorker]:
     """One Kafka Connect worker for the module; its jars cached in the stack's folder."""
-    cache = DevStackSettings().dir.resolve() / "connect"
+    cache = Path(os.environ.get("STREAMER_DEV__DIR", REPO / ".stack")).resolve() / "connect"
     with running_worker(cache, tmp_path_factory.mktemp("connect"), services.kafka_bootstrap) as worker:
         yield worker
+
+
+def log_tails(folder: Path) -> str:
+    return "".join(p.read_text()[-3000:] for p in folder.glob("capture-*.log"))
 
 
 def new_run(services: Endpoints) -> Run:
@@ -57,6 +62,5 @@ async def test_the_jdbc_sink_lands_our_capture_topic(
 ) -> None:
     report = await interop(connect, new_run(services), "streamer", tmp_path)
     print(f"\n{report}")
-    logs = "".join(p.read_text()[-3000:] for p in tmp_path.glob("capture-*.log"))
-    assert report.outcome.equal, f"{report}\nworker log: {connect.log}\ncapture log tail:\n{logs}"
+    assert report.outcome.equal, f"{report}\nworker log: {connect.log}\ncapture log tail:\n{log_tails(tmp_path)}"
     assert report.workload.deletes > 0 and report.workload.unchanged_toast_updates > 0
