@@ -156,7 +156,7 @@ class ConnectWorker:
         status: dict[str, Any] = self._call("GET", f"/connectors/{name}/status")
         return status
 
-    def wait_running(self, name: str, timeout: float = 60) -> float:
+    def wait_running(self, name: str, timeout: float = 120) -> float:
         """Wait until the connector and all its tasks run; a failed task raises with its trace."""
         def running() -> bool:
             try:

@@ -353,7 +353,7 @@ class Report:
 
 
 async def interop(worker: ConnectWorker, run: Run, writer: str, log_dir: Path, *, seeded: int = 100,
-                  changed: int = 300, within: float = 120) -> Report:
+                  changed: int = 300, within: float = 180) -> Report:
     """One run: seed, start the writer (`debezium` or `streamer`) and the JDBC sink, the mixed
     workload, then wait for the sink to equal the source."""
     sink_name, source_name = f"jdbc-sink-{run.id}", f"pg-source-{run.id}"

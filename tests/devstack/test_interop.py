@@ -44,7 +44,7 @@ def new_run(services: Endpoints) -> Run:
     return Run(services.source_dsn, services.destination_dsn, services.kafka_bootstrap)
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(600)
 async def test_the_jdbc_sink_lands_debezium_postgres_connector_topic(
     services: Endpoints, connect: ConnectWorker, tmp_path: Path,
 ) -> None:
@@ -54,7 +54,7 @@ async def test_the_jdbc_sink_lands_debezium_postgres_connector_topic(
     assert report.workload.deletes > 0 and report.workload.unchanged_toast_updates > 0
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(not HAS_DEBEZIUM_FORMAT, reason="needs the debezium event format (wt-dbz): "
                     "STREAMER_KAFKA__EVENT_FORMAT=debezium with STREAMER_KAFKA__EVENT_SCHEMAS=true")
 async def test_the_jdbc_sink_lands_our_capture_topic(
