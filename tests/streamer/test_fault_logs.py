@@ -339,6 +339,7 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
     assert "webhook: request refused" in texts["streamer.log"]
     assert "the database system is shutting down" in texts["devserver.log"]
     assert "password authentication failed" in texts["devserver.log"]
+    assert "PGRSTX00" not in texts["streamer.log"]  # a refused login is PostgREST's 503 PGRST000, never a 500
     assert "capture interrupted, restarting" in texts["streamer.log"]
     assert f'password authentication failed for user \\"leak_{unique}\\"' in texts["streamer.log"]
     assert leaks(texts, SECRETS | TOKENS) == []
