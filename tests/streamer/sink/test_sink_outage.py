@@ -55,3 +55,26 @@ async def test_an_outage_turns_readiness_off_and_the_lag_grows_then_both_recover
     finally:
         stopping.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 60)
+
+
+@pytest.mark.timeout(300)
+async def test_a_hanging_destination_turns_readiness_off_before_the_client_times_out(pipeline: Pipeline) -> None:
+    """Requests hang for 30 s (then 544), under a 120 s client timeout: no error reaches the sink
+    while they hang, yet it turns unready (alive), and is ready again once the batch lands."""
+    settings, metrics, stopping = pipeline.settings(), Metrics(), asyncio.Event()
+    settings = settings.model_copy(update={"destination": settings.destination.model_copy(
+        update={"timeout_seconds": 120.0})})
+    capture, sink = CaptureComponent(settings, metrics), SinkComponent(settings, metrics)
+    tasks = [asyncio.create_task(c.run(stopping)) for c in (capture, sink)]
+    try:
+        await until(lambda: capture.ready() and sink.ready(), seconds=60)
+        await pipeline.admin("POST", "faults", mode="timeout", seconds=30, table=pipeline.table)
+        await insert(pipeline, 1, 200)
+        await until(lambda: not sink.ready(), seconds=28)  # before the hang ends: only waiting counts
+        assert sink.healthy() and sink.health.state == "ok"
+        await until(sink.ready, seconds=120)
+        src, dst = await pipeline.converged(seconds=120)
+        assert src == dst
+    finally:
+        stopping.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
