@@ -10,8 +10,10 @@ SASL password (configured, unused by a PLAINTEXT broker: still a secret the logs
 Faults, in order: bad webhook and monitor requests (no token, garbage, a token signed with another
 secret, the destination's service key, a wrong role, an expired token, Basic credentials, a bad
 body), the destination down (dev server stopped, /readyz 503, restarted), its database restarted,
-its database refusing the password for a while, and two `streamer run`s with bad settings (a
-malformed DSN, a secret put in a JSON variable), which must exit 2 naming the variable.
+its database refusing the password for a while, the source sessions (capture, applier, monitor)
+cut, then their password refused (the capture stops on the auth failure and the process exits,
+by design), and two `streamer run`s with bad settings (a malformed DSN, a secret put in a JSON
+variable), which must exit 2 naming the variable.
 
 Then every byte the processes wrote (standard output and error of the streamer, the dev server
 and the bad runs, PostgreSQL's server log) and every HTTP body they answered (/metrics, /readyz,
