@@ -1,0 +1,161 @@
+"""TLS to Kafka (security_protocol SSL / SASL_SSL): the context every client gets verifies the
+broker against the configured CA and presents the client certificate, over a real TLS handshake
+with a local server whose certificates this test makes (docs/deployment.md, Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydantic import ValidationError
+
+from connectors.kafka.client import Producer, common_options
+from connectors.kafka.errors import KafkaRejected
+from connectors.kafka.settings import KafkaSettings
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+          *, ca: bool = False, san: list[x509.GeneralName] | None = None) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    issuer_name, issuer_key = issuer or (subject, key)
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+            decipher_only=False), critical=True)
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is not None:
+        path.with_suffix(".key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA (as a Strimzi cluster has its own), a broker certificate for localhost, a client certificate."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key, broker_key, client_key = _key(), _key(), _key()
+    ca = _cert("test cluster CA", ca_key, None, ca=True)
+    broker = _cert("broker", broker_key, ("test cluster CA", ca_key),
+                   san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    client = _cert("lead-sync-streamer", client_key, ("test cluster CA", ca_key))
+    return {"ca": _write(folder / "ca.crt", ca), "broker": _write(folder / "broker.crt", broker, broker_key),
+            "client": _write(folder / "client.crt", client, client_key)}
+
+
+async def handshake(pki: dict[str, Path], client_context: ssl.SSLContext, host: str = "localhost") -> str | None:
+    """A TLS handshake with a local server holding the broker certificate; the client certificate's
+    common name the server saw (None without one)."""
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(pki["broker"], pki["broker"].with_suffix(".key"))
+    server_context.load_verify_locations(cafile=pki["ca"])
+    server_context.verify_mode = ssl.CERT_OPTIONAL
+    seen: list[str | None] = []
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peercert")
+        seen.append(dict(pair[0] for pair in peer["subject"])["commonName"] if peer else None)
+        writer.write(b"ok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, ssl=client_context, server_hostname=host), 10)
+        assert await reader.read(2) == b"ok"
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    return seen[0]
+
+
+async def test_the_configured_ca_verifies_the_broker(pki: dict[str, Path]) -> None:
+    settings = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="u",
+                             ssl_cafile=pki["ca"])
+    context = common_options(settings)["ssl_context"]
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert await handshake(pki, context) is None
+
+
+async def test_without_the_ca_the_broker_is_refused(pki: dict[str, Path]) -> None:
+    """No ssl_cafile: the system's CAs, which never signed this cluster's certificate."""
+    context = common_options(KafkaSettings(security_protocol="SSL"))["ssl_context"]
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await handshake(pki, context)
+
+
+async def test_a_certificate_for_another_host_is_refused(pki: dict[str, Path]) -> None:
+    context = common_options(KafkaSettings(security_protocol="SSL", ssl_cafile=pki["ca"]))["ssl_context"]
+    with pytest.raises(ssl.SSLCertVerificationError, match="[Hh]ostname"):
+        await handshake(pki, context, host="kafka.elsewhere.example")
+
+
+async def test_mutual_tls_presents_the_client_certificate(pki: dict[str, Path]) -> None:
+    settings = KafkaSettings(security_protocol="SSL", ssl_cafile=pki["ca"], ssl_certfile=pki["client"],
+                             ssl_keyfile=pki["client"].with_suffix(".key"))
+    assert await handshake(pki, common_options(settings)["ssl_context"]) == "lead-sync-streamer"
+
+
+def test_plaintext_has_no_tls_context() -> None:
+    assert "ssl_context" not in common_options(KafkaSettings())
+
+
+async def test_a_sasl_ssl_producer_can_be_built() -> None:
+    """aiokafka refuses SSL without a context ('ssl_context is mandatory'): every client gets one."""
+    producer = Producer(KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_username="u",
+                                      sasl_password="p"))
+    await producer.__aexit__(None, None, None)  # never started: nothing to flush
+
+
+def test_an_unreadable_ca_file_names_the_setting(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.crt"
+    with pytest.raises(KafkaRejected, match=r"STREAMER_KAFKA__SSL_CAFILE: cannot load .*absent\.crt \(No such file"):
+        common_options(KafkaSettings(security_protocol="SSL", ssl_cafile=missing))
+    garbage = tmp_path / "garbage.crt"
+    garbage.write_text("not a certificate")
+    with pytest.raises(KafkaRejected, match="STREAMER_KAFKA__SSL_CAFILE"):
+        common_options(KafkaSettings(security_protocol="SSL", ssl_cafile=garbage))
+
+
+def test_a_key_file_never_reaches_the_message(tmp_path: Path, pki: dict[str, Path]) -> None:
+    """A certificate paired with the wrong key: the error names the files, never their content."""
+    wrong_key = pki["broker"].with_suffix(".key")
+    with pytest.raises(KafkaRejected, match="STREAMER_KAFKA__SSL_CERTFILE") as caught:
+        common_options(KafkaSettings(security_protocol="SSL", ssl_certfile=pki["client"], ssl_keyfile=wrong_key))
+    assert "PRIVATE KEY" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"security_protocol": "SSL", "ssl_certfile": "/c.crt"}, "go together"),
+    ({"security_protocol": "PLAINTEXT", "ssl_cafile": "/ca.crt"}, "need security_protocol SSL or SASL_SSL"),
+])
+def test_tls_settings_that_cannot_work_are_refused(fields: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        KafkaSettings(**fields)  # type: ignore[arg-type]
