@@ -1,9 +1,11 @@
 """deploy/kubernetes/ passes a real schema validator and agrees with the service it runs.
 
-The validator is kubeconform, checking every manifest against JSON schemas made from the
-Kubernetes API's own OpenAPI document, strictly (unknown fields are errors); both come from the Go
-module proxy through `scripts/k8s-tools` (`scripts/bootstrap --tests` runs it). Missing in CI, the
-validator tests fail instead of skipping, as tests/test_compose.py does for docker-compose.
+The validator is kubeconform, checking every manifest, and what kustomize renders of the
+kustomization (what `kubectl apply -k` applies), against JSON schemas made from the Kubernetes
+API's own OpenAPI document, strictly (unknown fields are errors); the tools and the document come
+from the Go module proxy through `scripts/k8s-tools` (`scripts/bootstrap --tests` runs it).
+Missing in CI, these tests fail instead of skipping, as tests/test_compose.py does for
+docker-compose.
 
 The manifests also have to agree with the code: every STREAMER_* name they set is a field of the
 settings model (a misspelt section would otherwise be ignored without a word), each Deployment's
@@ -75,16 +77,27 @@ def container(workload: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def kubeconform() -> tuple[Path, Path]:
-    """(kubeconform binary, schema folder), as scripts/k8s-tools installed them."""
+def tools() -> Path:
+    """The folder scripts/k8s-tools installed kubeconform, kustomize and the schemas in."""
     proc = subprocess.run([str(ROOT / "scripts" / "k8s-tools"), "--check"], capture_output=True, text=True,
                           timeout=60, check=False)
     if proc.returncode != 0:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"kubeconform is missing in CI: scripts/bootstrap --tests installs it ({proc.stderr.strip()})")
-        pytest.skip("kubeconform not installed: run scripts/k8s-tools (scripts/bootstrap --tests does)")
-    folder = Path(proc.stdout.strip())
-    return folder / "bin" / "kubeconform", folder / "schemas"
+            pytest.fail("kubeconform and kustomize are missing in CI: scripts/bootstrap --tests installs them "
+                        f"({proc.stderr.strip()})")
+        pytest.skip("kubeconform and kustomize not installed: run scripts/k8s-tools (scripts/bootstrap --tests does)")
+    return Path(proc.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def kubeconform(tools: Path) -> tuple[Path, Path]:
+    """(kubeconform binary, schema folder)."""
+    return tools / "bin" / "kubeconform", tools / "schemas"
+
+
+def kustomize_build(tools: Path, folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(tools / "bin" / "kustomize"), "build", str(folder)], capture_output=True, text=True,
+                          timeout=120, check=False)
 
 
 def validate(tool: tuple[Path, Path], *files: Path) -> subprocess.CompletedProcess[str]:
@@ -139,6 +152,44 @@ def test_the_schemas_are_strict_at_every_depth(kubeconform: tuple[Path, Path], t
 
 
 # --- the kustomization -------------------------------------------------------------------------
+
+
+def test_what_kubectl_apply_k_applies_passes_kubeconform(tools: Path, kubeconform: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    """kustomize renders the kustomization (a real parse: unknown keys fail) and the result is valid:
+    every resource of the listed files, in the namespace, with the image rewritten and the label added."""
+    built = kustomize_build(tools, DEPLOY)
+    assert built.returncode == 0, built.stderr
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(built.stdout)
+    proc = validate(kubeconform, rendered)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    resources = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    listed = [doc for name in kustomization["resources"] for doc in documents(DEPLOY / name)]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in resources) == \
+        sorted((d["kind"], d["metadata"]["name"]) for d in listed)
+    assert f"Valid: {len(resources)}, Invalid: 0, Errors: 0, Skipped: 0" in proc.stdout
+    (image,) = kustomization["images"]
+    for doc in resources:
+        assert doc["metadata"]["namespace"] == kustomization["namespace"]
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "lead-sync-streamer"
+        if doc["kind"] == "Deployment":
+            assert container(doc)["image"] == f"{image['newName']}:{image['newTag']}"
+
+
+def test_a_broken_kustomization_is_rejected(tools: Path, tmp_path: Path) -> None:
+    """kustomize refuses a misspelt key and a resource file that does not exist."""
+    for name in MANIFESTS:
+        (tmp_path / name.name).write_text(name.read_text())
+    text = (DEPLOY / "kustomization.yaml").read_text()
+    (tmp_path / "kustomization.yaml").write_text(text.replace("resources:", "resourcez:", 1))
+    proc = kustomize_build(tools, tmp_path)
+    assert proc.returncode != 0 and "resourcez" in proc.stderr, proc.stderr
+    (tmp_path / "kustomization.yaml").write_text(text.replace("- sink.yaml", "- sinks.yaml", 1))
+    proc = kustomize_build(tools, tmp_path)
+    assert proc.returncode != 0 and "sinks.yaml" in proc.stderr, proc.stderr
+
 
 
 def test_the_kustomization_lists_every_manifest_but_the_hand_applied_ones() -> None:
@@ -303,7 +354,7 @@ def served_paths() -> set[str]:
 
 def test_probes_ask_what_the_service_serves() -> None:
     """Liveness /healthz, readiness /readyz, both on the named port; the capture's readiness is
-    /healthz, since its standby is alive but never 'ready' (docs/deployment.md, Capture)."""
+    /healthz, since its standby is alive but never 'ready' (docs/deployment.md, Health, readiness, metrics)."""
     paths = served_paths()
     for name, deployment in of_kind("Deployment").items():
         c = container(deployment)

@@ -1,6 +1,6 @@
 """TLS to Kafka (security_protocol SSL / SASL_SSL): the context every client gets verifies the
 broker against the configured CA and presents the client certificate, over a real TLS handshake
-with a local server whose certificates this test makes (docs/deployment.md, Kafka)."""
+with a local server whose certificates this test makes (docs/deployment.md, Kafka: an existing cluster)."""
 
 from __future__ import annotations
 
