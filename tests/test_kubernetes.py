@@ -151,6 +151,16 @@ def test_the_schemas_are_strict_at_every_depth(kubeconform: tuple[Path, Path], t
     assert proc.returncode == 1 and "timeoutSecs" in proc.stdout, proc.stdout
 
 
+def test_numbers_pass_where_kubernetes_takes_them(kubeconform: tuple[Path, Path], tmp_path: Path) -> None:
+    """Not stricter than the API: a quantity may be a number (`cpu: 1`), an int-or-string port an integer."""
+    sink = (DEPLOY / "sink.yaml").read_text().replace("cpu: 300m", "cpu: 1", 1)
+    webhook = (DEPLOY / "webhook.yaml").read_text().replace("targetPort: http", "targetPort: 18080", 1)
+    (tmp_path / "sink.yaml").write_text(sink)
+    (tmp_path / "webhook.yaml").write_text(webhook)
+    proc = validate(kubeconform, tmp_path / "sink.yaml", tmp_path / "webhook.yaml")
+    assert proc.returncode == 0, proc.stdout
+
+
 # --- the kustomization -------------------------------------------------------------------------
 
 
