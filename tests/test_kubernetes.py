@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,42 @@ def test_the_kustomization_lists_every_manifest_but_the_hand_applied_ones() -> N
     # The Job is applied outside kustomize, so it names the image the kustomization rewrites to.
     job = container(of_kind("Job")["streamer-migrate"])
     assert job["image"] == f"{image['newName']}:{image['newTag']}"
+
+
+def test_the_strimzi_tls_component_mounts_the_ca_everywhere(tools: Path, kubeconform: tuple[Path, Path],
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         clean_env: None) -> None:
+    """Enabled as the kustomization's comment says, the component renders valid resources: every
+    Deployment mounts the cluster CA where STREAMER_KAFKA__SSL_CAFILE points, and the settings load."""
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(DEPLOY, copy)
+    kustomization = copy / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "# components:\n#   - components/strimzi-tls\n" in text
+    kustomization.write_text(text.replace("# components:\n#   - components/strimzi-tls\n",
+                                          "components:\n  - components/strimzi-tls\n"))
+    built = kustomize_build(tools, copy)
+    assert built.returncode == 0, built.stderr
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(built.stdout)
+    proc = validate(kubeconform, rendered)
+    assert proc.returncode == 0, proc.stdout
+    resources = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    (configmap,) = [d for d in resources if d["kind"] == "ConfigMap"]
+    for name in configmap["data"]:
+        setting_field(name)
+    for key, value in configmap["data"].items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    cafile = settings.kafka.ssl_cafile
+    assert settings.kafka.security_protocol == "SASL_SSL" and cafile is not None
+    deployments = [d for d in resources if d["kind"] == "Deployment"]
+    assert len(deployments) == len(EXPECTED_COMPONENTS)
+    for deployment in deployments:
+        (mount,) = [m for m in container(deployment)["volumeMounts"] if m["name"] == "kafka-ca"]
+        assert cafile.parent == Path(mount["mountPath"]) and mount["readOnly"] is True
+        (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "kafka-ca"]
+        assert volume["secret"]["items"] == [{"key": cafile.name, "path": cafile.name}]
 
 
 # --- agreement with the settings model --------------------------------------------------------
