@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime
 import email
 import email.policy
+import gc
 import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -105,18 +108,54 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
-    """An SMTP server requiring STARTTLS before AUTH, and AUTH before mail."""
-    cert, key = self_signed(tmp_path)
+class _Controller(Controller):
+    """aiosmtpd's controller, counting the sessions open (so the server stops once they are closed)."""
+
+    sessions = 0
+
+    def factory(self) -> SMTP:
+        controller = self
+
+        class Session(SMTP):
+            def connection_made(self, transport: Any) -> None:
+                if self.transport is None:  # not the second call, after STARTTLS
+                    controller.sessions += 1
+                super().connection_made(transport)
+
+            def connection_lost(self, error: Exception | None) -> None:
+                super().connection_lost(error)  # closes the pre-TLS transport: a callback to come
+                self.loop.call_soon(self.loop.call_soon, self._session_over)
+
+            def _session_over(self) -> None:
+                controller.sessions -= 1
+
+        return Session(self.handler, **self.SMTP_kwargs)
+
+
+@contextmanager
+def smtp_server_on(directory: Path, port: int) -> Iterator[SmtpServer]:
+    """An SMTP server on `port` requiring STARTTLS before AUTH, and AUTH before mail."""
+    cert, key = self_signed(directory)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=tls, require_starttls=True,
+    controller = _Controller(inbox, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
                             authenticator=inbox.authenticate, auth_required=True, auth_require_tls=True,
                             server_hostname="localhost")
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", controller.port, cert, inbox)
     finally:
+        # Stopping the server's loop while a session is still closing would leave its socket open
+        # (aiosmtpd closes it in a callback the stopped loop never runs): wait for the last one.
+        deadline = time.monotonic() + 10
+        while controller.sessions and time.monotonic() < deadline:
+            time.sleep(0.01)
         controller.stop()
+        gc.collect()  # anything left open is reported in the test that made it
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
+    with smtp_server_on(tmp_path, free_port()) as server:
+        yield server
