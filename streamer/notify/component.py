@@ -36,6 +36,9 @@ class NotifyComponent:
     def __init__(self, settings: Settings, metrics: Metrics, *, readiness: Readiness | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         n = settings.notify
+        problems = n.problems()
+        if problems:  # before anything starts: `streamer run` exits 2 with one line each
+            raise ConfigError(problems)
         self.settings, self.metrics, self.clock = settings, metrics, clock
         self.readiness: Readiness = readiness or dict
         self.outbox = Outbox(n.min_interval_seconds, n.retry_seconds)
@@ -55,9 +58,6 @@ class NotifyComponent:
         return self._started
 
     async def run(self, stopping: asyncio.Event) -> None:
-        problems = self.settings.notify.problems()
-        if problems:
-            raise ConfigError(problems)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._disconnect)
             self._started = True
