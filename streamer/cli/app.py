@@ -188,3 +188,6 @@ _register_history(app)
 from streamer.cli.verify import register as _register_verify  # noqa: E402
 
 _register_verify(app)
+from streamer.cli.notify import register as _register_notify  # noqa: E402
+
+_register_notify(app)

@@ -114,10 +114,11 @@ class NotifyComponent:
             mail = compose(kind, items, suppressed=suppressed, prefix=n.subject_prefix, zone=n.timezone)
             try:
                 await smtp.send(n, mail)
-            except smtp.NotifyError as exc:
+            except Exception as exc:  # nothing a relay does may stop the service
+                reason = str(exc) if isinstance(exc, smtp.NotifyError) else f"unexpected {type(exc).__name__}"
                 self.outbox.failed(kind, self.clock())
                 self.metrics.notify_email(kind, "failed")
-                log.warning("notification not sent, will try again", kind=kind, error=str(exc),
+                log.warning("notification not sent, will try again", kind=kind, error=reason,
                             retry_in=n.retry_seconds)
                 continue
             self.outbox.sent(kind, self.clock())

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Kind = Literal["job_failed", "errors", "sink_blocked"]
-KINDS: tuple[Kind, ...] = ("job_failed", "errors", "sink_blocked")
+Kind = Literal["job_failed", "errors", "sink_blocked", "test"]
+KINDS: tuple[Kind, ...] = ("job_failed", "errors", "sink_blocked")  # what the watchers raise
 MAX_JOBS_LISTED = 20
 
 _JOB_KINDS = {"export": "exportação", "replay": "replay (reprocessamento)", "retry": "reenvio de erros"}
@@ -89,6 +89,14 @@ def compose(kind: Kind, items: Sequence[Item], *, suppressed: int = 0, prefix: s
                       "em vez de enviados um a um."]
     lines += ["", f"English: {english}", "", "— lead sync streamer (docs/notifications.md)"]
     return Mail(kind, f"{prefix} {subject}".strip(), "\n".join(lines) + "\n")
+
+
+def test_mail(prefix: str = "[lead-sync]") -> Mail:
+    """`streamer notify test`: proof that the relay, the login and the recipients work."""
+    return Mail("test", f"{prefix} Teste de notificação".strip(),
+                "Este é um e-mail de teste do lead sync streamer (streamer notify test): as notificações "
+                "por e-mail estão configuradas e chegam a este endereço.\n\n"
+                "English: a test e-mail; notifications are configured and reach this address.\n")
 
 
 def _when(moment: datetime | None, tz: ZoneInfo) -> str:
