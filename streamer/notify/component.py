@@ -58,6 +58,9 @@ class NotifyComponent:
         return self._started
 
     async def run(self, stopping: asyncio.Event) -> None:
+        if "sink_blocked" in self.settings.notify.events and "sink" not in self.readiness():
+            log.warning("no sink in this process: a blocked sink will not be mailed (run notify beside the sink, "
+                        "docs/notifications.md)")
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._disconnect)
             self._started = True
