@@ -48,9 +48,11 @@ FACTORIES["exporter"] = _exporter
 
 
 def _monitor(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.cli.console import operations
     from streamer.monitor.component import MonitorComponent
 
-    return MonitorComponent(settings, metrics)
+    # The console's checks, verify and mapping belong to other features: passed in, not imported.
+    return MonitorComponent(settings, metrics, operations(settings))
 
 
 FACTORIES["monitor"] = _monitor

@@ -49,9 +49,9 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                 async with chromium(tmp_path / "profile") as page:
                     await page.goto(f"{service.url}/monitor")
                     row = ROW.format(id=job_id)
-                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'running'")
+                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'em execução'")
                     progress = await page.js(f"document.querySelector('{row} .progress').textContent")
-                    assert progress == "11 / 100 (11.0%)"
+                    assert progress == "11 / 100 (11,0%)"  # pt-BR by default
                     pause = f'{row} button[data-action="pause"]'
                     assert await page.js(f"document.querySelector('{pause}').disabled") is True  # no token yet
 
@@ -59,7 +59,7 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                         "[...document.querySelectorAll('#errors td.msg')].map(e => e.textContent)"
                         ".find(t => t.includes('already exists'))")
                     assert "11999998888" not in message and "(***)" in message
-                    await page.wait_for("document.querySelector('#capture')?.textContent.includes('active')")
+                    await page.wait_for("document.querySelector('#capture')?.dataset.slot === 'active'")
 
                     await page.click("#token")
                     await page.type(TOKEN)
@@ -67,8 +67,8 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                     await page.wait_for(f"document.querySelector('{pause}').disabled === false")
                     await page.click(pause)
 
-                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'paused'")
-                    assert "pause done" in await page.js("document.querySelector('#message').textContent")
+                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'pausado'")
+                    assert "pausar feito" in await page.js("document.querySelector('#message').textContent")
                     assert await source_db.fetchval(
                         "SELECT status FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id) == "paused"
                     audit = await source_db.fetchval(
