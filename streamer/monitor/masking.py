@@ -6,7 +6,10 @@ needs to see which field the destination refused."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import orjson
 
 from connectors.redaction import MASK, mask_message
 
@@ -44,3 +47,32 @@ def mask_lead(row: Any) -> Any:
         return MASK
     return {key: (mask_value(value) if key in SHOWN else (None if value is None else MASK))
             for key, value in row.items()}
+
+
+# PostgreSQL's detail for a NOT NULL or CHECK violation quotes the whole row.
+_FAILING_ROW = re.compile(r"(Failing row contains )\(.*\)", re.DOTALL)
+
+
+def mask_text(text: str) -> str:
+    return mask_message(_FAILING_ROW.sub(rf"\1({MASK})", text))
+
+
+def mask_body(body: str | None) -> str | None:
+    """The destination's response body for the drawer: a PostgREST error object keeps its code
+    and has each text masked on its own (so `"message": "..."` is not taken for a quoted value);
+    any other body is masked as a message.
+
+    >>> mask_body('{"code": "23514", "details": "Failing row contains (7, Ana, 1199999888).", "hint": null}')
+    '{"code":"23514","details":"Failing row contains (***).","hint":null}'
+    """
+    if not body:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return mask_text(body)
+    if not isinstance(data, dict):
+        return mask_text(body)
+    masked = {k: (mask_text(v) if isinstance(v, str) else v if v is None or isinstance(v, int | bool) else MASK)
+              for k, v in data.items()}
+    return orjson.dumps(masked).decode()

@@ -4,7 +4,7 @@ Jobs, errors and the operator actions go through the history engine (`streamer.s
 `streamer.state.failures`), so the page, the CLI and the exporter share one state machine and
 one audit log; this module only shapes what the page may see: progress and success rates added;
 in the error list an error row's status and masked message; in its drawer (`error_detail`) the
-response body masked like the message, the names of the fields sent, and the lead snapshot with
+response body with each text masked like the message, the names of the fields sent, and the lead snapshot with
 personal data masked (`masking.py`).
 """
 
@@ -20,7 +20,7 @@ import asyncpg
 
 from connectors.redaction import mask_message
 from streamer.monitor.forms import ExportForm
-from streamer.monitor.masking import mask_lead
+from streamer.monitor.masking import mask_body, mask_lead
 from streamer.state import audit, failures
 from streamer.state import store as jobs
 from streamer.state.errors import JobNotFound
@@ -64,7 +64,7 @@ def error_detail(error: failures.ErrorRow) -> dict[str, Any]:
     """An error row for its drawer: the list's fields, the response body masked, the fields sent
     (column names), and the lead snapshot with personal data masked."""
     view = error_view(error)
-    view["response_body"] = mask_message(error.response_body) or None
+    view["response_body"] = mask_body(error.response_body)
     sent = error.fields_sent
     view["fields_sent"] = sent if isinstance(sent, list) and all(isinstance(f, str) for f in sent) \
         else mask_lead(sent)

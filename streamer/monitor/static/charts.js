@@ -19,13 +19,15 @@ const Charts = (() => {
     return {
       width: width(figure), height: 150, legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      // One point (or none) has no span: show the last five minutes rather than a range from 1970.
+      scales: { x: { time: true, range: (u, min, max) => (min === null || max === null || max - min < 1
+        ? [Date.now() / 1000 - 300, Date.now() / 1000] : [min, max]) } },
       axes: [
         { values: (u, ticks) => ticks.map((s) => I18N.fmt.clock(s)), size: 28, font: "11px system-ui" },
         { values: (u, ticks) => ticks.map((v) => I18N.fmt.num(v, 2)), size: 46, font: "11px system-ui" },
       ],
       series: [
-        { value: (u, s) => (s === null ? "—" : I18N.fmt.clock(s)) },
+        { label: I18N.t("charts.time"), value: (u, s) => (s === null ? "—" : I18N.fmt.clock(s)) },
         ...def.series.map(([, label, stroke]) => ({
           label: I18N.t(label), stroke, width: 1.5, spanGaps: false,
           value: (u, v) => (v === null || v === undefined ? "—" : I18N.fmt.num(v, 3)),

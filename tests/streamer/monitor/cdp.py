@@ -93,8 +93,9 @@ class Page:
         value = await self.js(f"document.querySelector({orjson.dumps(selector).decode()})?.textContent ?? ''")
         return str(value)
 
-    async def screenshot(self) -> bytes:
-        data = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    async def screenshot(self, full: bool = True) -> bytes:
+        """The whole page (`full`), or what the viewport shows."""
+        data = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=full)
         return base64.b64decode(data["data"])
 
 

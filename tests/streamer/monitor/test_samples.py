@@ -59,3 +59,17 @@ def test_the_drawer_masks_personal_data_but_keeps_the_keys() -> None:
     assert masked["etapa"] == "novo" and masked["cidade"] == "Campinas" and masked["confirmado"] is True
     assert "11999998888" not in str(masked)
     assert mask_lead(None) is None and mask_lead("text") == "***"
+
+
+def test_the_drawer_masks_the_response_body_text_by_text() -> None:
+    """A PostgREST error keeps its code and constraint names; quoted rows and values are masked."""
+    from streamer.monitor.masking import mask_body
+
+    body = ('{"code":"23514","details":"Failing row contains (20000, Ana Souza, 11999998888).","hint":null,'
+            '"message":"new row for relation \\"leads\\" violates check constraint \\"no_blocked\\""}')
+    masked = mask_body(body)
+    assert masked is not None
+    assert '"code":"23514"' in masked and "no_blocked" in masked and "Ana" not in masked
+    assert "11999998888" not in masked
+    assert mask_body("upstream said: ana@example.com") == "upstream said: ***@***"
+    assert mask_body(None) is None
