@@ -12,6 +12,7 @@ import orjson
 
 from connectors.redaction import mask_urls
 from streamer.config import Settings
+from streamer.monitor.app import JwtCheck
 from streamer.monitor.operations import Json, Operations
 
 
@@ -75,3 +76,26 @@ def operations(settings: Settings) -> Operations:
 
     return Operations(validate_schema=schema, reload_cache=reload, test_connection=connection, verify=run_verify,
                       repair=repair, current_mapping=current, install_mapping=install_mapping)
+
+
+def jwt_check(settings: Settings) -> JwtCheck | None:
+    """A service_role JWT as the console's credential, checked as the webhook checks its callers
+    (`webhook.jwt_secret`, HS256; audience, issuer and leeway from the same section); None when no
+    secret is configured."""
+    w = settings.webhook
+    if w.jwt_secret is None:
+        return None
+    from streamer.webhook.auth import Keys, verify_token
+    from streamer.webhook.errors import AuthFailure
+
+    keys = Keys(hs256_secret=w.jwt_secret.get_secret_value())
+
+    def check(token: str) -> bool:
+        try:
+            verify_token(token, keys, allowed_roles=("service_role",), leeway=w.leeway_seconds,
+                         audience=w.audience, issuer=w.issuer)
+        except AuthFailure:
+            return False
+        return True
+
+    return check

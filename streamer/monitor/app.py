@@ -18,7 +18,9 @@
     POST /monitor/api/verify               {"repair": false, "delete_extra": false}
 
 Reads are open like /metrics (the service listens on loopback unless told otherwise); actions
-need the configured admin token, and are refused (403) when none is configured. The actions
+need the configured admin token or a JWT with the service_role (checked with the webhook's
+settings, `webhook.jwt_secret`, when the command layer passes a `JwtCheck`), and are refused
+(403) when neither is configured. The actions
 that belong to other features (checks, verify, mapping) run through `Operations`, given by the
 command layer; without them those routes answer 501.
 """
@@ -130,6 +132,10 @@ def health_figures(registry: CollectorRegistry) -> dict[str, Any]:
     }
 
 
+# A bearer token → whether it is a valid JWT with an allowed role (given by the command layer).
+JwtCheck = Callable[[str], bool]
+
+
 def bearer_ok(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
@@ -139,8 +145,9 @@ class MonitorApi:
     """The handlers, over a store that appears once the component has connected."""
 
     def __init__(self, store: Callable[[], Store | None], registry: CollectorRegistry,
-                 admin_token: str | None, operations: Operations | None = None, ring: Ring | None = None) -> None:
-        self._store, self.registry, self._token = store, registry, admin_token
+                 admin_token: str | None, operations: Operations | None = None, ring: Ring | None = None,
+                 jwt_check: JwtCheck | None = None) -> None:
+        self._store, self.registry, self._token, self._jwt = store, registry, admin_token, jwt_check
         self.operations, self.ring = operations, ring
 
     def _guard(self, handler: Callable[[Request, Store], Awaitable[Response]]) -> Callable[
@@ -179,15 +186,22 @@ class MonitorApi:
 
     def _admin(self, handler: Callable[[Request, Store], Awaitable[Response]]) -> Callable[
             [Request], Awaitable[Response]]:
-        """`handler` behind the admin token (403 with none configured, 401 without the right one)."""
+        """`handler` behind the admin token or a service_role JWT (403 with neither configured, 401
+        without a good one)."""
         async def checked(request: Request, store: Store) -> Response:
-            if self._token is None:
+            if self._token is None and self._jwt is None:
                 return problem(403, "actions are disabled: set STREAMER_MONITOR__ADMIN_TOKEN")
-            if not bearer_ok(request, self._token):
+            if not self._authorised(request):
                 return problem(401, "a valid admin token is required",
                                {"WWW-Authenticate": 'Bearer realm="monitor"'})
             return await handler(request, store)
         return self._guard(checked)
+
+    def _authorised(self, request: Request) -> bool:
+        if self._token is not None and bearer_ok(request, self._token):
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return self._jwt is not None and scheme.lower() == "bearer" and self._jwt(given.strip())
 
     async def action(self, request: Request, store: Store) -> Response:
         action = request.path_params["action"]

@@ -18,7 +18,7 @@ from streamer.config import Settings
 from streamer.lifecycle import wait_until_set
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
-from streamer.monitor.app import MonitorApi
+from streamer.monitor.app import JwtCheck, MonitorApi
 from streamer.monitor.operations import Operations
 from streamer.monitor.samples import Ring, take
 from streamer.monitor.store import JobStore
@@ -33,15 +33,16 @@ class MonitorComponent:
 
     name = "monitor"
 
-    def __init__(self, settings: Settings, metrics: Metrics, operations: Operations | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, operations: Operations | None = None,
+                 jwt_check: JwtCheck | None = None) -> None:
         self._dsn = settings.source.dsn
         token = settings.monitor.admin_token
         self.store: JobStore | None = None
         self.registry = metrics.registry
         self.ring = Ring(HISTORY_SECONDS, SAMPLE_SECONDS)
         self.api = MonitorApi(lambda: self.store, metrics.registry, token.get_secret_value() if token else None,
-                              operations, self.ring)
-        if token is None:
+                              operations, self.ring, jwt_check)
+        if token is None and jwt_check is None:
             log.info("monitor: no admin token configured; job actions are disabled (STREAMER_MONITOR__ADMIN_TOKEN)")
 
     def http_routes(self) -> list[BaseRoute]:

@@ -186,3 +186,34 @@ async def test_metrics_history_serves_the_ring() -> None:
 def test_the_export_date_fields_are_historys() -> None:
     """The console offers exactly the date fields an export can filter on."""
     assert forms.DATE_FIELDS == DATE_FIELDS
+
+
+@pytest.mark.parametrize(("role", "status"), [("service_role", 200), ("anon", 401), ("authenticated", 401)])
+async def test_a_service_role_jwt_is_a_credential_too(role: str, status: int) -> None:
+    """With `webhook.jwt_secret` set, a JWT signed with it and carrying the service_role is
+    accepted like the admin token (checked as the webhook checks its callers); other roles, or a
+    token signed with another secret, are 401."""
+    import time
+
+    import httpx
+    import jwt
+    from pydantic import SecretStr
+
+    from streamer.cli.components import build_components
+    from streamer.config import RunSettings, Settings
+    from streamer.sections import WebhookSettings
+    from streamer.service import http_app
+
+    secret = "a-jwt-secret-of-at-least-thirty-two-characters"
+    settings = Settings(run=RunSettings(components=("monitor",)), webhook=WebhookSettings(jwt_secret=SecretStr(secret)))
+    (component,) = build_components(settings, Metrics())
+    component.store = FakeStore()  # type: ignore[attr-defined]
+    app = http_app(Metrics(), [component], alive=lambda: True)
+    claims = {"role": role, "iss": "supabase", "exp": int(time.time()) + 600}
+    good = jwt.encode(claims, secret, algorithm="HS256")
+    forged = jwt.encode(claims, "another-secret-of-at-least-thirty-two-chars", algorithm="HS256")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
+        answer = await client.post(f"/monitor/api/jobs/{JOB_ID}/pause", headers={"Authorization": f"Bearer {good}"})
+        refused = await client.post(f"/monitor/api/jobs/{JOB_ID}/pause", headers={"Authorization": f"Bearer {forged}"})
+    assert answer.status_code == status
+    assert refused.status_code == 401
