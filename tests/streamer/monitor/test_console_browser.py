@@ -165,6 +165,43 @@ async def test_open_an_error_retry_it_and_see_it_land(console: tuple[ConsoleStac
     assert retried >= 1
 
 
+async def test_filter_errors_and_purge_old_ones(console: tuple[ConsoleStack, Page]) -> None:
+    """The filters narrow the list by HTTP status and time; "Limpar erros antigos" (confirmed)
+    deletes the rows older than the days given, and only those, and is audited."""
+    stack, page = console
+    old, recent = await stack.source.fetch(
+        "INSERT INTO gestao_scouter_export_errors (lead_id, error_message, response_status, created_at) VALUES "
+        "(91001, 'old refusal', 409, now() - interval '100 days'), (91002, 'recent refusal', 422, now()) "
+        "RETURNING id")
+    await fresh(page, stack)
+    await page.fill("#filter-status", "409")
+    await page.click("#error-filters button[type=submit]")
+    await page.wait_for("[...document.querySelectorAll('#errors tbody tr')].map(r => r.dataset.errorId)"
+                        f".join() === '{old['id']}'")
+    await page.click("#filter-clear")
+    await page.fill("#filter-since", "2020-01-01T00:00")
+    await page.fill("#filter-until", "2021-01-01T00:00")
+    await page.click("#error-filters button[type=submit]")
+    await page.wait_for("document.querySelectorAll('#errors tbody tr').length === 0 && "
+                        "!document.querySelector('#errors-empty').hidden")
+    await page.click("#filter-clear")
+    await page.wait_for(f"document.querySelector('#errors tr[data-error-id=\"{recent['id']}\"]') !== null")
+
+    await page.fill("#purge-days", "90")
+    await page.click("#purge")
+    await page.wait_for("document.querySelector('#confirm-dialog').open")
+    assert "90" in await page.text("#confirm-text")
+    await page.click("#confirm-yes")
+    await page.wait_for("document.querySelector('#message').textContent.includes('apagados')")
+    assert (await page.text("#message")).startswith("1 erros")
+    left = {r["id"] for r in await stack.source.fetch("SELECT id FROM gestao_scouter_export_errors")}
+    assert old["id"] not in left and recent["id"] in left
+    assert await stack.source.fetchval(
+        "SELECT parameters->>'deleted' FROM streamer_audit_log WHERE action = 'errors.purge' AND actor = 'monitor'"
+    ) == "1"
+    await stack.source.execute("DELETE FROM gestao_scouter_export_errors WHERE id = $1", recent["id"])
+
+
 async def test_validate_schema_shows_the_sql_and_reload_cache_brings_the_column(
         console: tuple[ConsoleStack, Page]) -> None:
     """The seed's troubleshooting guide: "Validar Schema" on a destination missing a column shows
