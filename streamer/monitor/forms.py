@@ -9,12 +9,14 @@ from typing import Any
 
 import orjson
 
+from streamer.errors import StreamerError
+
 # The columns an export may filter on (streamer/history/keyset.py DATE_FIELDS; a test keeps both equal).
 DATE_FIELDS = ("criado", "updated_at")
 MAX_PURGE_DAYS = 3650
 
 
-class FormError(ValueError):
+class FormError(StreamerError):
     """One field of a form is missing or wrong; the message names it."""
 
 

@@ -30,6 +30,7 @@ async def console(services: Endpoints, tmp_path_factory: pytest.TempPathFactory)
     home = tmp_path_factory.mktemp("console")
     async with console_stack(services, uuid.uuid4().hex[:10], home) as stack:
         async with chromium(home / "profile") as page:
+            await page.call("Page.addScriptToEvaluateOnNewDocument", source=ERRORS_SEEN)
             await page.goto(f"{stack.service.url}/monitor")
             await page.wait_for("document.body?.dataset.loaded === 'true'")
             await page.click("#token")
@@ -37,6 +38,7 @@ async def console(services: Endpoints, tmp_path_factory: pytest.TempPathFactory)
             await page.click("#save-token")
             await page.wait_for("document.querySelector('#open-export').disabled === false")
             yield stack, page
+            await no_script_errors(page)
 
 
 async def shot(page: Page, name: str, full: bool = True) -> None:
@@ -47,8 +49,19 @@ async def shot(page: Page, name: str, full: bool = True) -> None:
         (SCREENSHOTS / f"{name}.png").write_bytes(png)
 
 
+# Every page load collects its uncaught script errors, which the tests then require to be none.
+ERRORS_SEEN = """window.__errors = [];
+addEventListener("error", (e) => window.__errors.push(String(e.message)));
+addEventListener("unhandledrejection", (e) => window.__errors.push(String(e.reason)));"""
+
+
+async def no_script_errors(page: Page) -> None:
+    assert await page.js("window.__errors || []") == []
+
+
 async def fresh(page: Page, stack: ConsoleStack) -> None:
-    """Load the page again (the token stays in the tab's session)."""
+    """Check the page so far threw nothing, and load it again (the token stays in the tab's session)."""
+    await no_script_errors(page)
     await page.goto(f"{stack.service.url}/monitor")
     await page.wait_for("document.body?.dataset.loaded === 'true'")
 
