@@ -19,11 +19,11 @@ const Charts = (() => {
     return {
       width: width(figure), height: 150, legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      // One point (or none) has no span: show the last five minutes rather than a range from 1970.
-      scales: { x: { time: true, range: (u, min, max) => (min === null || max === null || max - min < 1
-        ? [Date.now() / 1000 - 300, Date.now() / 1000] : [min, max]) } },
+      scales: { x: { time: true } },
       axes: [
-        { values: (u, ticks) => ticks.map((s) => I18N.fmt.clock(s)), size: 28, font: "11px system-ui" },
+        // Minutes apart: hh:mm; seconds apart (a process just started): hh:mm:ss.
+        { values: (u, ticks) => ticks.map((s) => I18N.fmt.clock(s, ticks.length > 1 && ticks[1] - ticks[0] < 60)),
+          size: 28, font: "11px system-ui" },
         { values: (u, ticks) => ticks.map((v) => I18N.fmt.num(v, 2)), size: 46, font: "11px system-ui" },
       ],
       series: [
@@ -36,9 +36,16 @@ const Charts = (() => {
     };
   }
 
+  // One point (or none) has no time span, and uPlot would draw its axis from 1970: such a series
+  // is padded with empty points to a five-minute window.
   function data(def, history) {
     const s = history.series || {};
-    return [s.t || [], ...def.series.map(([key]) => s[key] || [])];
+    const t = s.t || [];
+    const columns = def.series.map(([key]) => s[key] || []);
+    if (t.length >= 2) return [t, ...columns];
+    const end = t.length ? t[0] : Date.now() / 1000;
+    const pad = t.length ? [end - 300] : [end - 300, end];
+    return [[...pad, ...t], ...columns.map((c) => [...pad.map(() => null), ...c])];
   }
 
   // Draw (or redraw: a language switch changes labels and formats) every chart.

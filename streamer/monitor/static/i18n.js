@@ -71,9 +71,9 @@ const I18N = (() => {
       return new Intl.DateTimeFormat(lang, { dateStyle: "short", timeZone: "UTC" }).format(Date.UTC(y, m - 1, d));
     },
     // Chart axis ticks: hours and minutes in São Paulo.
-    clock(seconds) {
-      return new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", timeZone: ZONE })
-        .format(new Date(seconds * 1000));
+    clock(seconds, withSeconds = false) {
+      return new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit",
+        ...(withSeconds ? { second: "2-digit" } : {}), timeZone: ZONE }).format(new Date(seconds * 1000));
     },
   };
 
