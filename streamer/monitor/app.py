@@ -41,6 +41,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from connectors.postgres.errors import PostgresError
+from connectors.redaction import mask_urls
+from streamer.errors import StreamerError
 from streamer.logging import get_logger
 from streamer.monitor.actions import Actions
 from streamer.monitor.forms import FormError, moment, status_filter
@@ -240,7 +242,10 @@ class MonitorApi:
     async def mapping(self, _: Request) -> Response:
         if self.operations is None:
             return problem(501, "the mapping is not wired in this process")
-        return json_response(await self.operations.current_mapping())
+        try:
+            return json_response(await self.operations.current_mapping())
+        except StreamerError as exc:  # the configured file is missing or not a mapping: say which
+            return problem(422, mask_urls(str(exc)))
 
     async def metrics_history(self, _: Request) -> Response:
         samples = self.ring.samples() if self.ring else []

@@ -217,3 +217,20 @@ async def test_a_service_role_jwt_is_a_credential_too(role: str, status: int) ->
         refused = await client.post(f"/monitor/api/jobs/{JOB_ID}/pause", headers={"Authorization": f"Bearer {forged}"})
     assert answer.status_code == status
     assert refused.status_code == 401
+
+
+async def test_a_broken_mapping_file_is_named_not_a_500(tmp_path: Any) -> None:
+    """GET /monitor/api/mapping with a configured file that is not a mapping answers 422 naming it."""
+    from pydantic import SecretStr
+
+    from streamer.cli.console import operations
+    from streamer.config import Settings
+    from streamer.sections import MonitorSettings, SinkSettings
+
+    broken = tmp_path / "mapping.json"
+    broken.write_text("{not json")
+    settings = Settings(sink=SinkSettings(mapping_file=broken),
+                        monitor=MonitorSettings(admin_token=SecretStr("x" * 16)))
+    async with client_for(FakeStore(), operations=operations(settings)) as client:
+        response = await client.get("/monitor/api/mapping")
+    assert response.status_code == 422 and str(broken) in response.json()["error"]
