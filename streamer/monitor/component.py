@@ -9,6 +9,7 @@ While the database cannot be reached the API answers 503 and the component keeps
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import asyncpg
@@ -57,6 +58,8 @@ class MonitorComponent:
             await self._serve(stopping)
         finally:
             sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
 
     async def _sample(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
