@@ -81,7 +81,8 @@ class SinkSettings(Section):
     batch_size: int = Field(default=50, ge=1, le=1000)
     linger_ms: int = Field(default=200, ge=0)
     max_in_flight: int = Field(default=32, ge=1, le=64)  # the adaptive window's ceiling (sink/concurrency.py)
-    # /readyz turns 503 once the sink has retried the destination this long (blocked: at once).
+    # /readyz turns 503 once the sink has retried the destination this long, or waited this long
+    # for one answer (a hanging destination; blocked: at once).
     unready_after_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     backoff_initial_ms: int = Field(default=500, ge=1)

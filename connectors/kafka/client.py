@@ -4,6 +4,7 @@ consumer and a small admin, each an async context manager owning its connection.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -13,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from connectors.kafka.errors import translate_kafka_errors
+from connectors.kafka.errors import KafkaRejected, translate_kafka_errors
 from connectors.kafka.settings import KafkaSettings
 
 Headers = Sequence[tuple[str, bytes]]
@@ -27,12 +28,40 @@ def common_options(settings: KafkaSettings) -> dict[str, Any]:
         "security_protocol": settings.security_protocol,
         "request_timeout_ms": settings.request_timeout_ms,
     }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = tls_context(settings)
     if settings.sasl_mechanism:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
         if settings.sasl_password is not None:
             options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
     return options
+
+
+def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context for SSL and SASL_SSL: the configured CA (else the system's), the client
+    certificate when one is set, host names checked. An unreadable file is a KafkaRejected naming
+    the setting (not retried: a person has to fix the file or its mount)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    try:
+        if settings.ssl_cafile is not None:
+            context.load_verify_locations(cafile=settings.ssl_cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaRejected(f"STREAMER_KAFKA__SSL_CAFILE: cannot load {settings.ssl_cafile} ({_why(exc)})") from None
+    try:
+        if settings.ssl_certfile is not None:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaRejected(f"STREAMER_KAFKA__SSL_CERTFILE / __SSL_KEYFILE: cannot load {settings.ssl_certfile} "
+                            f"with {settings.ssl_keyfile} ({_why(exc)})") from None
+    return context
+
+
+def _why(exc: OSError) -> str:
+    """What went wrong loading a TLS file, without the file's content (a key is a secret)."""
+    if isinstance(exc, ssl.SSLError):
+        return f"not a usable PEM file: {exc.reason or 'unreadable'}"
+    return exc.strerror or type(exc).__name__
 
 
 class Producer:

@@ -5,9 +5,10 @@ The service composes this as its `kafka` section (`STREAMER_KAFKA__*`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class KafkaSettings(BaseModel):
@@ -27,6 +28,13 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1000)
+    # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers' certificates (a
+    # Strimzi cluster's own CA; none: the system's CAs, as managed services need), and a client
+    # certificate and key for mutual TLS (Strimzi's `authentication: type: tls` users). The broker's
+    # host name is always checked against its certificate.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -36,6 +44,14 @@ class KafkaSettings(BaseModel):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> KafkaSettings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (a client certificate and its key)")
+        if (self.ssl_cafile or self.ssl_certfile) and not self.security_protocol.endswith("SSL"):
+            raise ValueError("ssl_* files need security_protocol SSL or SASL_SSL")
+        return self
 
     def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
         """Debezium's topic naming: `<prefix>.<schema>.<table>`."""

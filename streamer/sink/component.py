@@ -73,10 +73,13 @@ class SinkComponent:
         self.watch = MappingWatch(None)
 
     def ready(self) -> bool:
-        """Consuming, not blocked, and not retrying the destination for longer than
-        `sink.unready_after_seconds` (/readyz; /healthz stays the liveness check)."""
+        """Consuming, not blocked, and neither retrying the destination nor waiting for one of its
+        answers for longer than `sink.unready_after_seconds` (/readyz; /healthz stays the
+        liveness check)."""
         unready_after = self.settings.sink.unready_after_seconds
-        return self._consuming and not self.health.is_blocked and not self.health.degraded_longer_than(unready_after)
+        return (self._consuming and not self.health.is_blocked
+                and not self.health.degraded_longer_than(unready_after)
+                and not self.health.waiting_longer_than(unready_after))
 
     def healthy(self) -> bool:
         return not self.health.is_blocked

@@ -155,7 +155,8 @@ class Lander:
                 raise Abandoned()
             await self.limiter.acquire()
             try:
-                await send()
+                with self.health.awaiting_answer():
+                    await send()
             except PostgrestError as exc:
                 disposition = classify(exc)
                 if disposition is Disposition.PERMANENT:
