@@ -127,7 +127,7 @@ def mapping_import(path: Annotated[Path, typer.Argument(help="A mapping file to 
     with reported():
         mapping = import_mapping(settings, path)
     out.print(f"installed {len(mapping.field_mappings)} field mapping(s) as {settings.sink.mapping_file}; "
-              "restart the sink to use it", highlight=False)
+              "a running sink takes it up within seconds", highlight=False)
 
 
 @app.command("check")

@@ -50,9 +50,11 @@ FACTORIES["exporter"] = _exporter
 
 
 def _monitor(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.cli.console import jwt_check, operations
     from streamer.monitor.component import MonitorComponent
 
-    return MonitorComponent(settings, metrics)
+    # The console's checks, verify, mapping and JWT check belong to other features: passed in, not imported.
+    return MonitorComponent(settings, metrics, operations(settings), jwt_check(settings))
 
 
 FACTORIES["monitor"] = _monitor
