@@ -93,8 +93,9 @@ def build_components(settings: Settings, metrics: Metrics) -> list[Component]:
         raise ConfigError([f"STREAMER_RUN__COMPONENTS: {', '.join(missing)} not built in this version "
                            f"(available: {', '.join(FACTORIES) or 'none yet'})"])
     built = [FACTORIES[name](settings, metrics) for name in settings.run.components]
+    from streamer.notify.component import NotifyComponent
+
     for component in built:
-        watch = getattr(component, "watch", None)
-        if watch is not None:  # the notifier: the sink's readiness, without importing the sink
-            watch(readiness_of([c for c in built if c is not component]))
+        if isinstance(component, NotifyComponent):  # the sink's readiness, without importing the sink
+            component.watch(readiness_of([c for c in built if c is not component]))
     return built
