@@ -5,9 +5,12 @@ The service composes this as its `kafka` section (`STREAMER_KAFKA__*`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from schemas.debezium import Column, EncoderOptions, EventFormat
 
 
 class KafkaSettings(BaseModel):
@@ -27,6 +30,10 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1000)
+    # How events are written (docs/event-format.md); readers take both formats, with or without
+    # the schema envelope, so changing these never strands what a topic already holds.
+    event_format: EventFormat = "debezium"
+    event_schemas: bool = False
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -40,6 +47,11 @@ class KafkaSettings(BaseModel):
     def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
         """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
         return f"{prefix}.{schema_name}.{table}"
+
+    def encoder_options(self, prefix: str, columns: Sequence[Column] = ()) -> EncoderOptions:
+        """How a producer writing under `prefix` (Debezium's `source.name`) encodes events."""
+        return EncoderOptions(name=prefix, format=self.event_format, schemas=self.event_schemas,
+                              columns=tuple(columns))
 
     @property
     def leads_topic(self) -> str:
