@@ -48,10 +48,11 @@ class KafkaSettings(BaseModel):
         """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
         return f"{prefix}.{schema_name}.{table}"
 
-    def encoder_options(self, prefix: str, columns: Sequence[Column] = ()) -> EncoderOptions:
-        """How a producer writing under `prefix` (Debezium's `source.name`) encodes events."""
+    def encoder_options(self, prefix: str, columns: Sequence[Column] = (), topic: str | None = None) -> EncoderOptions:
+        """How a producer writing `topic` under `prefix` (Debezium's `source.name`) encodes events
+        (`topic` names the Connect schemas; `<prefix>.<schema>.<table>` when None)."""
         return EncoderOptions(name=prefix, format=self.event_format, schemas=self.event_schemas,
-                              columns=tuple(columns))
+                              columns=tuple(columns), topic=topic)
 
     @property
     def leads_topic(self) -> str:

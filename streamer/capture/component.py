@@ -107,7 +107,8 @@ class CaptureComponent:
                 await admin.ensure_topic(s.kafka.leads_topic)
             producer = await stack.enter_async_context(Producer(s.kafka, **producer_options(s.source)))
             encoder = Encoder(s.kafka.encoder_options(
-                s.kafka.topic_prefix, await table_columns(conn, s.source.schema_name, s.source.table)))
+                s.kafka.topic_prefix, await table_columns(conn, s.source.schema_name, s.source.table),
+                topic=s.kafka.leads_topic))
             buffer = EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch,
                                  encoder=encoder)
             connector: Connector = "postgresql" if s.source.capture_mode == "replication" else "outbox"

@@ -178,7 +178,7 @@ class JobRunner:
         s = self.settings.source
         db, table = s.database, s.table
         encoder = Encoder(self.settings.kafka.encoder_options(
-            self.settings.kafka.topic_prefix, await table_columns(self.conn, s.schema_name, table)))
+            self.settings.kafka.topic_prefix, await table_columns(self.conn, s.schema_name, table), topic=topic))
         while not self.stopping.is_set():
             page = await source.page(self.conn, cursor, size)
             if page is None:

@@ -44,7 +44,8 @@ class WebhookBridge:
         rules = Rules(mapping=mapping or settings.sink.field_mapping(), echo_sources=frozenset(hook.echo_sources),
                       max_leads=hook.max_leads)
         encoder = Encoder(settings.kafka.encoder_options(
-            settings.kafka.reverse_topic_prefix, model_columns(Lead, rules.mapping.destination_name)))
+            settings.kafka.reverse_topic_prefix, model_columns(Lead, rules.mapping.destination_name),
+            topic=settings.kafka.reverse_topic))
         self.handler = WebhookHandler(keys=keys or key_source(hook), publisher=self.publisher, settings=hook,
                                       metrics=metrics, rules=rules, encoder=encoder)
 
