@@ -510,6 +510,9 @@ def decode(data: bytes, kinds: Mapping[str, Kind] | None = None) -> Change:
     `kinds` says which columns hold converted values (date, time, json...) when the value carries
     no schema; with a schema, the schema says. Raises `orjson.JSONDecodeError` for bytes that are
     not JSON and `EventError` for JSON that is not a change event."""
+    split = _enveloped(data)
+    if split is not None:
+        return _change(split[1], split[0])
     document = parse(data)
     if type(document) is not dict:
         raise EventError(f"value: a JSON {_json_type(document)}, not an object")
@@ -521,6 +524,39 @@ def decode(data: bytes, kinds: Mapping[str, Kind] | None = None) -> Change:
         kinds = kinds_from_schema(schema) if type(schema) is dict else kinds
         document = payload
     return _change(document, kinds or {})
+
+
+_SCHEMA_HEAD, _PAYLOAD_KEY = b'{"schema":', b',"payload":'
+_schema_kinds: dict[bytes, dict[str, Kind]] = {}  # a topic has one schema, or a few over time
+_SCHEMA_CACHE_SIZE = 32
+
+
+def _enveloped(data: bytes) -> tuple[dict[str, Kind], dict[str, Any]] | None:
+    """(kinds, payload) of a schema-enveloped value as JsonConverter writes it (compact, schema
+    first), the schema's kinds cached by its bytes: the schema is most of the value and the same
+    on every record. None for anything else, which is then parsed whole. The first `,"payload":`
+    after the schema is the envelope's own member: inside a JSON string the quotes are escaped,
+    and a schema has no key named "payload"; a wrong split would not parse and falls back."""
+    if not data.startswith(_SCHEMA_HEAD) or data[-1:] != b"}":
+        return None
+    cut = data.find(_PAYLOAD_KEY)
+    if cut < 0:
+        return None
+    schema_bytes = data[len(_SCHEMA_HEAD):cut]
+    kinds = _schema_kinds.get(schema_bytes)
+    try:
+        if kinds is None:
+            schema = orjson.loads(schema_bytes)
+            if type(schema) is not dict:
+                return None
+            kinds = kinds_from_schema(schema)
+            if len(_schema_kinds) >= _SCHEMA_CACHE_SIZE:
+                _schema_kinds.clear()
+            _schema_kinds[schema_bytes] = kinds
+        payload = parse(data[cut + len(_PAYLOAD_KEY):-1])
+    except orjson.JSONDecodeError:
+        return None
+    return (kinds, payload) if type(payload) is dict else None
 
 
 def _change(document: dict[str, Any], kinds: Mapping[str, Kind]) -> Change:

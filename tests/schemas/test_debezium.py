@@ -247,3 +247,17 @@ def test_a_topic_under_the_other_sides_names_gets_their_kinds() -> None:
     columns = {c.name: c for c in model_columns(Lead, lambda name: None if name == "age" else f"gs_{name}")}
     assert "gs_age" not in columns and columns["gs_id"] == Column("gs_id", 20, optional=False, key=True)
     assert (columns["gs_dados_extras"].type_oid, columns["gs_data_nascimento"].type_oid) == (3802, 1082)
+
+
+def test_a_schema_enveloped_value_reads_the_same_whatever_its_layout() -> None:
+    """The schema is read once per distinct schema (cached by its bytes); a value laid out
+    otherwise (spaces, payload first) or with a column named "payload" is parsed whole, same result."""
+    columns = (*COLUMNS, Column("payload", 25))
+    enc = Encoder(EncoderOptions(name="tabuladormax", columns=columns, schemas=True))
+    ((_, value, _),) = enc.records(update(payload=',"payload":{"x":1}'))
+    assert value is not None
+    document = orjson.loads(value)
+    relaid = orjson.dumps({"payload": document["payload"], "schema": document["schema"]},
+                          option=orjson.OPT_INDENT_2)
+    changes = [decode(value), decode(value), decode(relaid)]
+    assert all(orjson.dumps(c.after) == orjson.dumps(ROW | {"payload": ',"payload":{"x":1}'}) for c in changes)
