@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -52,7 +52,6 @@ CONNECTOR = "postgresql"
 VERSION = "1.0.0.lead-sync-streamer"
 SNAPSHOT_VALUES = ("true", "first", "first_in_data_collection", "last_in_data_collection", "last", "false",
                    "incremental")
-Snapshot = Literal["true", "first", "last", "false", "incremental"]
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +479,6 @@ class Change:
     job_id: str | None = None  # the legacy format's source.job_id
     format: EventFormat = "debezium"
     snapshot: str = "false"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def key(self, key_column: str = "id") -> Any:
         image = self.after if self.after is not None else self.before
