@@ -1,4 +1,5 @@
-"""How fast the sink turns consumed records into a plan, per event format (pure Python, no I/O).
+"""How fast the sink turns consumed records into a plan, per event format (pure Python, no I/O);
+and how fast the producers encode events.
 
 Builds `--records` realistic 49-column lead events (devstack/demo/generator.py) as Kafka values in
 each event format (docs/event-format.md), then times `streamer.sink.batch.build_plan` over them in
@@ -51,15 +52,16 @@ def event(row: dict[str, Any]) -> ChangeEvent:
     return ChangeEvent(op="u", after=row, source=source, ts_ms=1_700_000_000_100)
 
 
-def encodings(events: list[ChangeEvent]) -> dict[str, list[tuple[bytes, bytes | None, Any]]]:
-    out: dict[str, list[tuple[bytes, bytes | None, Any]]] = {
-        "legacy": [(e.key_bytes(), e.to_bytes(), e.headers()) for e in events]}
+def encoders(events: list[ChangeEvent]) -> dict[str, Callable[[ChangeEvent], list[Any]]]:
+    """Each format's encoding of one event into its records."""
+    out: dict[str, Callable[[ChangeEvent], list[Any]]] = {
+        "legacy": lambda e: [(e.key_bytes(), e.to_bytes(), e.headers())]}
     if debezium is not None:
         columns = tuple(debezium.Column(name, _OIDS.get(name, 25), name != "id", name == "id")
                         for name in events[0].after or {})
         for name, schemas in (("debezium", False), ("debezium+schemas", True)):
             encoder = debezium.Encoder(debezium.EncoderOptions(name="tabuladormax", schemas=schemas, columns=columns))
-            out[name] = [r for e in events for r in encoder.records(e)]
+            out[name] = encoder.records
     return out
 
 
@@ -80,11 +82,13 @@ def main() -> None:
     args = parser.parse_args()
     events = [event(r) for r in rows(args.records)]
     options = PlanOptions()
-    for name, records in encodings(events).items():
+    for name, encode in encoders(events).items():
+        records = [r for e in events for r in encode(e)]
         consumed = [ConsumedRecord("t", 0, offset, key, value, headers)
                     for offset, (key, value, headers) in enumerate(records)]
         size = sum(len(v or b"") for _, v, _ in records) / len(records)
         print(f"{name}: {len(records)} records, {size:,.0f} bytes/value on average")
+        timed("encode (producers)", len(events), lambda f=encode: [f(e) for e in events], args.repeat)
         batches = [consumed[i:i + args.batch] for i in range(0, len(consumed), args.batch)]
         timed("build_plan (sink)", len(consumed), lambda b=batches: [build_plan(x, options) for x in b], args.repeat)
         if debezium is not None:
