@@ -139,6 +139,8 @@ class ReverseApplier:
         for position, exc in plan.skipped:
             record = records[position]
             self._metrics.applier_rejected(exc.reason)
+            if exc.reason == "tombstone":
+                continue  # a delete's tombstone (debezium event format): nothing to apply or file
             log.warning("applier: event not applied", reason=exc.reason, detail=exc.detail,
                         partition=record.partition, offset=record.offset)
             if exc.reason != "echo":
