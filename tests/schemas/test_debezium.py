@@ -261,3 +261,16 @@ def test_a_schema_enveloped_value_reads_the_same_whatever_its_layout() -> None:
                           option=orjson.OPT_INDENT_2)
     changes = [decode(value), decode(value), decode(relaid)]
     assert all(orjson.dumps(c.after) == orjson.dumps(ROW | {"payload": ',"payload":{"x":1}'}) for c in changes)
+
+
+def test_the_schema_follows_the_columns_a_relation_announces_keeping_the_catalogs_nullability() -> None:
+    """pgoutput's RELATION says nothing of NOT NULL: a column the catalog knew keeps what it said;
+    a column added since (ALTER TABLE) appears in the next record's schema."""
+    enc = Encoder(EncoderOptions(name="t", schemas=True, columns=(Column("id", 20, False, True),
+                                                                    Column("name", 25, optional=False))))
+    enc.learn([Column("id", 20, False, True), Column("name", 25), Column("nota", 23)])
+    assert enc.columns == (Column("id", 20, False, True), Column("name", 25, optional=False), Column("nota", 23))
+    ((_, value, _),) = enc.records(ChangeEvent(op="c", after={"id": 1, "name": "a", "nota": 3}, source=SOURCE))
+    after = {f["field"]: f for f in orjson.loads(value or b"")["schema"]["fields"]}["after"]
+    assert [(f["field"], f["type"], f["optional"]) for f in after["fields"]] == [
+        ("id", "int64", False), ("name", "string", False), ("nota", "int32", True)]
