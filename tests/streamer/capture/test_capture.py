@@ -66,7 +66,7 @@ async def test_an_unchanged_toasted_value_is_carried_not_nulled(
     settings = capture_settings(services, unique, capture_table)
     stopping = asyncio.Event()
     task = await run_capture(settings, stopping)
-    big = "".join(random.Random(3).choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(20_000))
+    big = "".join(random.Random(3).choices("abcdefghijklmnopqrstuvwxyz ", k=20_000))  # stored out of line
     await source_db.execute(f"INSERT INTO {capture_table} (id, observacoes, etapa) VALUES (1, $1, 'novo')", big)
     await source_db.execute(f"UPDATE {capture_table} SET etapa = 'agendado' WHERE id = 1")
     events = await read_topic(settings.kafka, settings.kafka.leads_topic, until=lambda evs: len(evs) >= 2)
