@@ -12,10 +12,12 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata, TopicPartition
 
 from connectors.kafka.errors import KafkaRejected, translate_kafka_errors
 from connectors.kafka.settings import KafkaSettings
+from schemas.debezium import partition_key
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -64,9 +66,20 @@ def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+_DEFAULT_PARTITIONER = DefaultPartitioner()
+
+
+def lead_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioner (murmur2 of the key) applied to the lead id rather than to the
+    debezium format's JSON key (schemas/debezium.py `partition_key`): a lead keeps its partition
+    whichever event format wrote it."""
+    return int(_DEFAULT_PARTITIONER(partition_key(key), all_partitions, available))
+
+
 class Producer:
     """Idempotent, acks=all: `await send()` returns once every in-sync replica has the record,
-    which is when a capture may advance its source position (docs/design.md, Delivery)."""
+    which is when a capture may advance its source position (docs/design.md, Delivery).
+    Records are partitioned by lead id (`lead_partitioner`)."""
 
     def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
         options = common_options(settings) | {
@@ -74,6 +87,7 @@ class Producer:
             "enable_idempotence": True,
             "linger_ms": 5,
             "compression_type": None,
+            "partitioner": lead_partitioner,
         }
         self._producer = AIOKafkaProducer(**(options | overrides))
 

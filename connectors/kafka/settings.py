@@ -5,10 +5,13 @@ The service composes this as its `kafka` section (`STREAMER_KAFKA__*`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from schemas.debezium import Column, EncoderOptions, EventFormat
 
 
 class KafkaSettings(BaseModel):
@@ -35,6 +38,10 @@ class KafkaSettings(BaseModel):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # How events are written (docs/event-format.md); readers take both formats, with or without
+    # the schema envelope, so changing these never strands what a topic already holds.
+    event_format: EventFormat = "debezium"
+    event_schemas: bool = False
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -56,6 +63,12 @@ class KafkaSettings(BaseModel):
     def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
         """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
         return f"{prefix}.{schema_name}.{table}"
+
+    def encoder_options(self, prefix: str, columns: Sequence[Column] = (), topic: str | None = None) -> EncoderOptions:
+        """How a producer writing `topic` under `prefix` (Debezium's `source.name`) encodes events
+        (`topic` names the Connect schemas; `<prefix>.<schema>.<table>` when None)."""
+        return EncoderOptions(name=prefix, format=self.event_format, schemas=self.event_schemas,
+                              columns=tuple(columns), topic=topic)
 
     @property
     def leads_topic(self) -> str:
