@@ -15,7 +15,6 @@ survives the loss of any one node.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import subprocess
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from devstack.maven import copy_dependencies
 from devstack.process import (
     pid_alive,
     port_open,
@@ -36,7 +36,6 @@ from devstack.process import (
 )
 from streamer.errors import PrerequisiteError
 
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 FILES = resources.files("devstack") / "files"
 
 SERVER_PROPERTIES = """\
@@ -122,20 +121,8 @@ class KafkaNode:
 
     def resolve_jars(self) -> bool:
         """Copy the broker's jars from Maven (cached in ~/.m2 and here); True if Maven ran."""
-        pom = (FILES / "kafka-pom.xml").read_bytes()
-        marker = self.libs / ".pom-sha256"
-        digest = hashlib.sha256(pom).hexdigest()
-        if marker.exists() and marker.read_text() == digest:
-            return False
-        mvn = require_program("mvn", "install Maven 3.8+ (apt-get install maven)")
-        self.libs.parent.mkdir(parents=True, exist_ok=True)
-        (self.libs.parent / "pom.xml").write_bytes(pom)
-        run([mvn, "-B", "-q", "-f", str(self.libs.parent / "pom.xml"),
-             f"{DEPENDENCY_PLUGIN}:copy-dependencies", "-DincludeScope=runtime",
-             "-DexcludeClassifiers=test", f"-DoutputDirectory={self.libs}"],
-            what="resolving Kafka's jars with Maven", timeout=900)
-        marker.write_text(digest)
-        return True
+        return copy_dependencies((FILES / "kafka-pom.xml").read_bytes(), self.libs.parent, self.libs,
+                                 what="resolving Kafka's jars with Maven")
 
     def _java(self, *args: str, heap: str = "-Xmx256m") -> list[str]:
         log4j = self.home / "log4j2.properties"

@@ -23,6 +23,7 @@ class Metrics:
         self._init_sink(r)
         self._init_history(r)
         self._init_verify(r)
+        self._init_notify(r)
 
         self._captured = Counter("streamer_capture_changes_total", "Source changes produced to Kafka, by op",
                                  ["op"], registry=r)
@@ -222,6 +223,17 @@ class Metrics:
 
     def history_rows_produced(self, kind: str, n: int) -> None:
         self._export_rows.labels(kind).inc(n)
+
+    # Notifications (issue 15): e-mails by kind and outcome.
+    def _init_notify(self, r: CollectorRegistry) -> None:
+        self._notify_emails = Counter(
+            "streamer_notify_emails_total",
+            "Notification e-mails by kind (job_failed, errors, sink_blocked) and outcome: sent, failed (the relay "
+            "refused or was unreachable; tried again), suppressed (folded into the next e-mail by the rate limit)",
+            ["kind", "outcome"], registry=r)
+
+    def notify_email(self, kind: str, outcome: str) -> None:
+        self._notify_emails.labels(kind, outcome).inc()
 
     # Verify (issue 18): source and destination compared by id ranges.
     def _init_verify(self, r: CollectorRegistry) -> None:

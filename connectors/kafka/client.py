@@ -4,6 +4,7 @@ consumer and a small admin, each an async context manager owning its connection.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -11,10 +12,12 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata, TopicPartition
 
 from connectors.kafka.errors import KafkaRejected, translate_kafka_errors
 from connectors.kafka.settings import KafkaSettings, replication_problem
+from schemas.debezium import partition_key
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -28,6 +31,8 @@ def common_options(settings: KafkaSettings) -> dict[str, Any]:
         "request_timeout_ms": settings.request_timeout_ms,
         "metadata_max_age_ms": settings.metadata_max_age_ms,
     }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = tls_context(settings)
     if settings.sasl_mechanism:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
@@ -36,9 +41,46 @@ def common_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context for SSL and SASL_SSL: the configured CA (else the system's), the client
+    certificate when one is set, host names checked. An unreadable file is a KafkaRejected naming
+    the setting (not retried: a person has to fix the file or its mount)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    try:
+        if settings.ssl_cafile is not None:
+            context.load_verify_locations(cafile=settings.ssl_cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaRejected(f"STREAMER_KAFKA__SSL_CAFILE: cannot load {settings.ssl_cafile} ({_why(exc)})") from None
+    try:
+        if settings.ssl_certfile is not None:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaRejected(f"STREAMER_KAFKA__SSL_CERTFILE / __SSL_KEYFILE: cannot load {settings.ssl_certfile} "
+                            f"with {settings.ssl_keyfile} ({_why(exc)})") from None
+    return context
+
+
+def _why(exc: OSError) -> str:
+    """What went wrong loading a TLS file, without the file's content (a key is a secret)."""
+    if isinstance(exc, ssl.SSLError):
+        return f"not a usable PEM file: {exc.reason or 'unreadable'}"
+    return exc.strerror or type(exc).__name__
+
+
+_DEFAULT_PARTITIONER = DefaultPartitioner()
+
+
+def lead_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioner (murmur2 of the key) applied to the lead id rather than to the
+    debezium format's JSON key (schemas/debezium.py `partition_key`): a lead keeps its partition
+    whichever event format wrote it."""
+    return int(_DEFAULT_PARTITIONER(partition_key(key), all_partitions, available))
+
+
 class Producer:
     """Idempotent, acks=all: `await send()` returns once every in-sync replica has the record,
-    which is when a capture may advance its source position (docs/design.md, Delivery)."""
+    which is when a capture may advance its source position (docs/design.md, Delivery).
+    Records are partitioned by lead id (`lead_partitioner`)."""
 
     def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
         options = common_options(settings) | {
@@ -46,6 +88,7 @@ class Producer:
             "enable_idempotence": True,
             "linger_ms": 5,
             "compression_type": None,
+            "partitioner": lead_partitioner,
         }
         self._producer = AIOKafkaProducer(**(options | overrides))
 

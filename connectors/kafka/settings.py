@@ -5,9 +5,13 @@ The service composes this as its `kafka` section (`STREAMER_KAFKA__*`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from schemas.debezium import Column, EncoderOptions, EventFormat
 
 
 class KafkaSettings(BaseModel):
@@ -36,6 +40,17 @@ class KafkaSettings(BaseModel):
     # until this age passes (its own default is 5 minutes), so a broker loss stalls a sink for up
     # to this long (docs/cluster.md).
     metadata_max_age_ms: int = Field(default=5_000, ge=1000)
+    # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers' certificates (a
+    # Strimzi cluster's own CA; none: the system's CAs, as managed services need), and a client
+    # certificate and key for mutual TLS (Strimzi's `authentication: type: tls` users). The broker's
+    # host name is always checked against its certificate.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # How events are written (docs/event-format.md); readers take both formats, with or without
+    # the schema envelope, so changing these never strands what a topic already holds.
+    event_format: EventFormat = "debezium"
+    event_schemas: bool = False
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -59,9 +74,23 @@ class KafkaSettings(BaseModel):
             return {}
         return {"min.insync.replicas": str(self.min_insync_replicas)}
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> KafkaSettings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (a client certificate and its key)")
+        if (self.ssl_cafile or self.ssl_certfile) and not self.security_protocol.endswith("SSL"):
+            raise ValueError("ssl_* files need security_protocol SSL or SASL_SSL")
+        return self
+
     def topic_for(self, prefix: str, table: str, schema_name: str = "public") -> str:
         """Debezium's topic naming: `<prefix>.<schema>.<table>`."""
         return f"{prefix}.{schema_name}.{table}"
+
+    def encoder_options(self, prefix: str, columns: Sequence[Column] = (), topic: str | None = None) -> EncoderOptions:
+        """How a producer writing `topic` under `prefix` (Debezium's `source.name`) encodes events
+        (`topic` names the Connect schemas; `<prefix>.<schema>.<table>` when None)."""
+        return EncoderOptions(name=prefix, format=self.event_format, schemas=self.event_schemas,
+                              columns=tuple(columns), topic=topic)
 
     @property
     def leads_topic(self) -> str:
