@@ -38,7 +38,9 @@ class Database:
 
     @property
     def jdbc_url(self) -> str:
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.name}"
+        # stringtype=unspecified: a numeric column arrives as a string (decimal.handling.mode=string,
+        # docs/event-format.md); the driver then lets PostgreSQL cast it instead of sending varchar.
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.name}?stringtype=unspecified"
 
 
 def converters(*, schemas: bool) -> dict[str, str]:

@@ -18,7 +18,7 @@ def test_a_dsn_becomes_jdbc_settings_with_its_password_decoded() -> None:
     db = Database.from_dsn(DSN)
     assert (db.host, db.port, db.user, db.password, db.name) == ("127.0.0.1", 54322, "postgres", "p@ss/word",
                                                                  "interop_sink_1")
-    assert db.jdbc_url == "jdbc:postgresql://127.0.0.1:54322/interop_sink_1"
+    assert db.jdbc_url == "jdbc:postgresql://127.0.0.1:54322/interop_sink_1?stringtype=unspecified"
 
 
 @pytest.mark.parametrize("dsn", ["mysql://u:p@h:1/db", "postgresql://u:p@h:1/", "postgresql:///db"])

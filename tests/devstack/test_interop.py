@@ -15,18 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka.settings import KafkaSettings
 from devstack.connect import ConnectWorker, running_worker
 from devstack.interop import Run, interop
 from devstack.stack import Endpoints
 from tests.services import REPO
 
 pytestmark = pytest.mark.integration
-
-# The Debezium event format (STREAMER_KAFKA__EVENT_FORMAT=debezium, STREAMER_KAFKA__EVENT_SCHEMAS=true)
-# is another branch's work; this test runs by itself once its setting exists.
-HAS_DEBEZIUM_FORMAT = "event_format" in KafkaSettings.model_fields
-
 
 @pytest.fixture(scope="module")
 def connect(services: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectWorker]:
@@ -55,8 +49,6 @@ async def test_the_jdbc_sink_lands_debezium_postgres_connector_topic(
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(not HAS_DEBEZIUM_FORMAT, reason="needs the debezium event format (wt-dbz): "
-                    "STREAMER_KAFKA__EVENT_FORMAT=debezium with STREAMER_KAFKA__EVENT_SCHEMAS=true")
 async def test_the_jdbc_sink_lands_our_capture_topic(
     services: Endpoints, connect: ConnectWorker, tmp_path: Path,
 ) -> None:
