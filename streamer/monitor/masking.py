@@ -1,8 +1,8 @@
 """What the error drawer may show of a lead: the snapshot and the fields sent, with personal data
 masked. Only columns known to carry no personal data are shown as they are (and even their text
 goes through `mask_message`, which catches a stray phone or e-mail); every other column, and any
-name a mapping made up, shows `***` when it has a value. Keys stay: they are what an operator
-needs to see which field the destination refused."""
+name a mapping made up, shows the mask (`connectors.redaction.MASK`) when it has a value. Keys
+stay: they are what an operator needs to see which field the destination refused."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def mask_value(value: Any) -> Any:
 def mask_lead(row: Any) -> Any:
     """`row` (a lead as stored in the error table) with personal data masked; None stays None.
 
-    >>> mask_lead({"id": 7, "name": "Ana", "etapa": "novo", "email": None})
-    {'id': 7, 'name': '***', 'etapa': 'novo', 'email': None}
+    >>> mask_lead({"id": 7, "name": "Ana", "etapa": "novo", "email": None}) == {
+    ...     "id": 7, "name": MASK, "etapa": "novo", "email": None}
+    True
     """
     if row is None:
         return None
@@ -62,8 +63,9 @@ def mask_body(body: str | None) -> str | None:
     and has each text masked on its own (so `"message": "..."` is not taken for a quoted value);
     any other body is masked as a message.
 
-    >>> mask_body('{"code": "23514", "details": "Failing row contains (7, Ana, 1199999888).", "hint": null}')
-    '{"code":"23514","details":"Failing row contains (***).","hint":null}'
+    >>> masked = mask_body('{"code": "23514", "details": "Failing row contains (7, Ana, 1199999888).", "hint": null}')
+    >>> masked == '{"code":"23514","details":"Failing row contains (%s).","hint":null}' % MASK
+    True
     """
     if not body:
         return None
