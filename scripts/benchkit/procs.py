@@ -93,6 +93,7 @@ class StreamerRun:
     components: tuple[str, ...] = ("capture", "sink")
     extra: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    port: int = 0
     _log: IO[bytes] | None = None
 
     @property
@@ -101,7 +102,7 @@ class StreamerRun:
         return self.process.pid
 
     async def __aenter__(self) -> StreamerRun:
-        port = free_port()
+        self.port = port = free_port()
         self._log = tempfile.TemporaryFile()
         self.process = spawn(streamer_env(self.pair, port, self.components, **self.extra), self._log)
         url, deadline = f"http://127.0.0.1:{port}/readyz", time.monotonic() + 90
@@ -141,6 +142,17 @@ class StreamerRun:
             return ""
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-4000:]
+
+    async def metrics(self, *names: str) -> dict[str, float]:
+        """Samples of /metrics whose name (with labels) starts with one of `names`."""
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"http://127.0.0.1:{self.port}/metrics")).text
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(names):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
