@@ -42,6 +42,7 @@ from benchkit.table import Figure, at_least, at_most, render
 from connectors.postgres import slot as slots
 from devstack.scratch import ScratchPair
 from devstack.stack import Endpoints
+from streamer.logging import configure_logging
 
 T = TypeVar("T")
 QUICK = {"leads": 500, "rounds": 1, "latency_seconds": 2.0, "memory_small": 500, "memory_large": 2000,
@@ -115,6 +116,7 @@ async def main() -> None:
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
+    configure_logging(level="WARNING")  # the in-process capture runs (Debezium rows) would log each start
     services = endpoints()
     n = args.leads
     start_load = load_average()

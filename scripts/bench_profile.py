@@ -57,7 +57,7 @@ def top(folded: Path, n: int) -> str:
     return "\n".join(lines)
 
 
-def spy(py_spy: str, pid: int, rate: int, out: Path) -> subprocess.Popen[bytes]:
+def start_py_spy(py_spy: str, pid: int, rate: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling `pid` into `out` (folded stacks) until sent SIGINT."""
     return subprocess.Popen([py_spy, "record", "-p", str(pid), "-r", str(rate), "-f", "raw", "-o", str(out),
                              "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -70,16 +70,19 @@ async def main() -> None:
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable (default: on PATH)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--env", action="append", default=[], metavar="STREAMER_X__Y=V",
+                        help="a setting for the streamer run process(es), repeatable")
     args = parser.parse_args()
     services, n = endpoints(), args.leads
+    extra = dict(item.split("=", 1) for item in args.env)
     groups = [("capture",), ("sink",)] if args.split else [("capture", "sink")]
     p = await pair(services, "prof")
     bodies = chunks(n)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            runs = [await stack.enter_async_context(StreamerRun(p, components=g)) for g in groups]
+            runs = [await stack.enter_async_context(StreamerRun(p, components=g, extra=extra)) for g in groups]
             outs = [Path(tempfile.mkstemp(suffix=".folded")[1]) for _ in runs]
-            spies = [spy(args.py_spy, r.pid, args.rate, o) for r, o in zip(runs, outs, strict=True)
+            spies = [start_py_spy(args.py_spy, r.pid, args.rate, o) for r, o in zip(runs, outs, strict=True)
                      ] if args.py_spy else []
             cpu0 = [r.cpu() for r in runs]
             for body in bodies:

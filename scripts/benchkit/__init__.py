@@ -4,5 +4,12 @@ exporter and the direct-SQL ceiling, paced writers, the figures table, and the p
 Debezium comparison (`debezium.py`).
 
 The scripts put `scripts/` on `sys.path` (Python does, for a script run by path), so they
-`import benchkit`; the repository root is added by `benchkit.stack` for the product's packages.
+`import benchkit`, which puts the repository root on `sys.path` for the product's packages.
 """
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))

@@ -9,18 +9,16 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import asyncpg
+import orjson
 
-import asyncpg  # noqa: E402
-import orjson  # noqa: E402
+from benchkit import REPO
+from devstack.demo.generator import INSERT, leads
+from devstack.scratch import ScratchPair
+from devstack.stack import Endpoints
 
-from devstack.demo.generator import INSERT, leads  # noqa: E402
-from devstack.scratch import ScratchPair  # noqa: E402
-from devstack.stack import Endpoints  # noqa: E402
+__all__ = ["INSERT", "REPO", "leads"]
 
 NEEDED = ("STREAMER_SOURCE__DSN", "STREAMER_DESTINATION__DSN", "STREAMER_DESTINATION__URL",
           "STREAMER_DESTINATION__SERVICE_KEY", "STREAMER_KAFKA__BOOTSTRAP_SERVERS", "STACK_JWT_SECRET",
