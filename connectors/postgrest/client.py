@@ -13,6 +13,7 @@ failure as httpx's own error.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -282,14 +283,22 @@ def columns_param(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> 
     from the body, checking that every row has the same keys (docs/postgrest.md §1.2). Otherwise the
     request cannot be expressed, and it is refused as this request's fault (`PostgrestRejected`,
     so a caller that bisects files the rows with the reason, rather than crashing on them)."""
-    if all(quotable(name) for name in columns):
-        return quote_columns(columns)
+    quoted = _quoted(tuple(columns))
+    if quoted is not None:
+        return quoted
     wanted = set(columns)
     if all(row.keys() == wanted for row in rows):
         return None
     odd = sorted(name for name in columns if not quotable(name))
     raise PostgrestRejected(f"column name(s) {odd!r} cannot be sent in columns= (they hold '\"' or ','), "
                             "and the rows' own keys differ from the columns asked for")
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted(columns: tuple[str, ...]) -> str | None:
+    """`quote_columns(columns)` when every name is quotable, else None; once per key set (the sink
+    sends the same 49 names with every request)."""
+    return quote_columns(columns) if all(quotable(name) for name in columns) else None
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -185,7 +185,7 @@ class _Lead:
     after: dict[str, Any] | None
     source_ts_ms: int | None = None
     offsets: list[int] = field(default_factory=list)
-    echoes: Counter[str] = field(default_factory=Counter)
+    echoes: Counter[str] | None = None  # made for the first echo only: most leads have none
 
 
 def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions(),
@@ -271,6 +271,8 @@ def _fold(previous: _Lead | None, event: ChangeEvent, offset: int, options: Plan
     lead.offsets.append(offset)
     origin = _origin(event)
     if origin is not None and origin in options.skip_sync_sources:
+        if lead.echoes is None:
+            lead.echoes = Counter()
         lead.echoes[origin] += 1
     else:
         ts = event.source.ts_ms
@@ -298,7 +300,7 @@ def _emit(
     # Ordered by each lead's last event, so a plan reads in the order things happened.
     for lead_id, lead in sorted(leads.items(), key=lambda item: item[1].offsets[-1]):
         if lead.source_ts_ms is None:  # set by the first event of ours, so: only echoes
-            for origin, count in lead.echoes.items():
+            for origin, count in (lead.echoes or {}).items():
                 skipped[f"{REASON_ECHO}:{origin}"] += count
             continue
         offsets = tuple(lead.offsets)
