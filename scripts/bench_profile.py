@@ -70,17 +70,20 @@ async def main() -> None:
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable (default: on PATH)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--repo", type=Path, default=None,
+                        help="run the streamer of another checkout (e.g. a `git worktree` of the commit before)")
     parser.add_argument("--env", action="append", default=[], metavar="STREAMER_X__Y=V",
                         help="a setting for the streamer run process(es), repeatable")
     args = parser.parse_args()
     services, n = endpoints(), args.leads
     extra = dict(item.split("=", 1) for item in args.env)
+    repo = {"repo": args.repo.resolve()} if args.repo else {}
     groups = [("capture",), ("sink",)] if args.split else [("capture", "sink")]
     p = await pair(services, "prof")
     bodies = chunks(n)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            runs = [await stack.enter_async_context(StreamerRun(p, components=g, extra=extra)) for g in groups]
+            runs = [await stack.enter_async_context(StreamerRun(p, components=g, extra=extra, **repo)) for g in groups]
             outs = [Path(tempfile.mkstemp(suffix=".folded")[1]) for _ in runs]
             spies = [start_py_spy(args.py_spy, r.pid, args.rate, o) for r, o in zip(runs, outs, strict=True)
                      ] if args.py_spy else []

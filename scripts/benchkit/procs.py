@@ -72,16 +72,18 @@ def streamer_env(p: ScratchPair, port: int, components: tuple[str, ...] = ("capt
         "STREAMER_RUN__COMPONENTS": orjson.dumps(list(components)).decode(),
         "STREAMER_LOG__FORMAT": "json",
         "STREAMER_LOG__LEVEL": "WARNING",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": "",
         **extra,
     })
     return env
 
 
-def spawn(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """`python -m streamer run` from the repository, its output into `log`."""
-    return subprocess.Popen([sys.executable, "-m", "streamer", "run"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+def spawn(env: dict[str, str], log: IO[bytes], repo: Path = REPO) -> subprocess.Popen[bytes]:
+    """`python -m streamer run` from `repo` (this checkout unless another is given, for a
+    before/after comparison), its output into `log`."""
+    return subprocess.Popen([sys.executable, "-m", "streamer", "run"], cwd=repo,
+                            env=env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))},
+                            stdout=log, stderr=subprocess.STDOUT)
 
 
 @dataclass
@@ -92,6 +94,7 @@ class StreamerRun:
     pair: ScratchPair
     components: tuple[str, ...] = ("capture", "sink")
     extra: dict[str, str] = field(default_factory=dict)
+    repo: Path = REPO  # the checkout whose `streamer` runs
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     _log: IO[bytes] | None = None
@@ -104,7 +107,7 @@ class StreamerRun:
     async def __aenter__(self) -> StreamerRun:
         self.port = port = free_port()
         self._log = tempfile.TemporaryFile()
-        self.process = spawn(streamer_env(self.pair, port, self.components, **self.extra), self._log)
+        self.process = spawn(streamer_env(self.pair, port, self.components, **self.extra), self._log, self.repo)
         url, deadline = f"http://127.0.0.1:{port}/readyz", time.monotonic() + 90
         async with httpx.AsyncClient(timeout=2) as client:
             while True:
