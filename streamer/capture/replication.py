@@ -39,6 +39,7 @@ class ReplicationSource:
 
     def __init__(self, conn: asyncpg.Connection, settings: SourceSettings, metrics: Metrics) -> None:
         self.conn, self.settings, self.metrics = conn, settings, metrics
+        self.database = settings.database  # parsed from the DSN once, not per event
         self.assembler = TransactionAssembler(max_records=settings.produce_batch)
         self.log = get_logger(__name__, slot=settings.slot)
         self._last_heartbeat = time.monotonic()
@@ -101,7 +102,7 @@ class ReplicationSource:
             report_truncate(self.log, self.metrics, table=f"{record.relation.namespace}.{record.relation.name}",
                             lsn=format_lsn(record.commit_lsn), tx_id=record.xid)
             return
-        event = from_pgoutput(record, db=self.settings.database)
+        event = from_pgoutput(record, db=self.database)
         if event is not None:
             buffer.add(event)
 
