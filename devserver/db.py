@@ -93,7 +93,9 @@ class Database:
             conn: PoolConnectionProxy = await pool.acquire(timeout=self._timeout)
         except TimeoutError:
             raise pool_timeout() from None
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Any failure to open a connection, a refused password (28P01) or a database starting
+            # up (57P03) as much as a lost socket, is PostgREST's PGRST000 503, not a 500.
             raise connection_error(str(exc)) from exc
         return conn
 

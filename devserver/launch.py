@@ -100,12 +100,18 @@ class Running:
 
 @contextmanager
 def launched(*, db_uri: str, jwt_secret: str, port: int | None = None, host: str = HOST,
-             extra: Mapping[str, str] | None = None, timeout: float = 60) -> Iterator[Running]:
+             extra: Mapping[str, str] | None = None, timeout: float = 60,
+             log: Path | None = None) -> Iterator[Running]:
     """Start the dev server on `port` (a free one by default), wait until it is ready, and stop
-    it on exit (SIGTERM, then SIGKILL after 10 s)."""
+    it on exit (SIGTERM, then SIGKILL after 10 s). Its standard output and error go to ours, or
+    are appended to `log` when given (a test that reads what the server printed)."""
     port = port or free_port(host)
     env = {**os.environ, **environment(db_uri=db_uri, jwt_secret=jwt_secret, port=port, host=host, extra=extra)}
-    process = subprocess.Popen(command(), env=env, cwd=REPO)
+    if log is None:
+        process = subprocess.Popen(command(), env=env, cwd=REPO)
+    else:
+        with log.open("ab") as out:
+            process = subprocess.Popen(command(), env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_ready(base_url(port, host), timeout=timeout, alive=lambda: process.poll() is None)
         yield Running(port, host, process)

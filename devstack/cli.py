@@ -43,11 +43,15 @@ def _stack(settings: Settings) -> Stack:
 
 @app.command("up")
 def up(config: ConfigOption = None,
-       prometheus: Annotated[bool, typer.Option(help="Also start Prometheus.")] = True) -> None:
+       prometheus: Annotated[bool, typer.Option(help="Also start Prometheus.")] = True,
+       brokers: Annotated[int | None, typer.Option(
+           min=1, max=9, help="Kafka nodes (combined broker+controller); default STREAMER_DEV__BROKERS, 1. "
+                              "Fixed once the stack's Kafka is formatted.")] = None) -> None:
     """Start (or keep) every service of the local stack and wait until each answers."""
     settings = settings_or_exit(config)
     try:
-        timings = _stack(settings).up(lambda msg: err.print(msg, highlight=False), prometheus=prometheus)
+        timings = _stack(settings).up(lambda msg: err.print(msg, highlight=False), prometheus=prometheus,
+                                      brokers=brokers)
     except StreamerError as exc:
         fail(str(exc))
     err.print("stack up: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()), highlight=False)

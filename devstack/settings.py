@@ -27,5 +27,8 @@ class DevStackSettings(BaseSettings):
     postgrest_port: int = 54330
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # A cluster's node i (0-based) listens on kafka_port + i*step and kafka_controller_port + i*step.
+    kafka_port_step: int = Field(default=100, ge=2)
+    brokers: int = Field(default=1, ge=1, le=9)  # `up --brokers N` overrides; docs/cluster.md
     kafka_heap_mb: int = Field(default=512, ge=256)
     prometheus_port: int = 19090

@@ -1,9 +1,11 @@
-"""The local stack: two PostgreSQL servers, Kafka, the PostgREST-compatible server and
-Prometheus, all on loopback, with their state in one directory (`STREAMER_DEV__DIR`, default `.stack/`).
+"""The local stack: two PostgreSQL servers, Kafka (one node, or a cluster: `up --brokers 3`), the
+PostgREST-compatible server and Prometheus, all on loopback, with their state in one directory
+(`STREAMER_DEV__DIR`, default `.stack/`).
 
 `up()` is idempotent: what runs is left alone, what is missing is initialised and started, and
 every part is waited on until it answers. Secrets are generated once and kept in `stack.json`
-(mode 0600), so keys stay valid across restarts.
+(mode 0600), so keys stay valid across restarts. Kafka's node count is fixed when it is first
+formatted and kept in `kafka-brokers`, so `status`, `env` and `down` find every node.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import asdict, dataclass
 
 from connectors.postgres.migrations import apply_to
 from connectors.postgrest.keys import issue_key
-from devstack.kafka import KafkaNode
+from devstack.kafka import KafkaCluster, cluster_replication
 from devstack.postgres import PostgresNode
 from devstack.services import PostgrestServer, Prometheus
 from devstack.settings import DevStackSettings
 from schemas.sql_files import migration_files
+from streamer.errors import PrerequisiteError
 
 Progress = Callable[[str], None]
 
@@ -79,15 +82,39 @@ class Stack:
         path.chmod(0o600)
         return value
 
-    def _parts(self, s: StackSecrets) -> tuple[PostgresNode, PostgresNode, KafkaNode, PostgrestServer, Prometheus]:
+    @property
+    def brokers(self) -> int:
+        """The node count Kafka was formatted with, else the setting's."""
+        recorded = self.root / "kafka-brokers"
+        if recorded.exists():
+            return int(recorded.read_text())
+        # A stack from before clusters: one node, already formatted.
+        return 1 if (self.root / "kafka" / "data" / "meta.properties").exists() else self.settings.brokers
+
+    def _record_brokers(self, brokers: int) -> None:
+        recorded = self.root / "kafka-brokers"
+        if recorded.exists() and int(recorded.read_text()) != brokers:
+            raise PrerequisiteError(
+                f"the stack in {self.root} runs Kafka with {recorded.read_text().strip()} broker(s), not "
+                f"{brokers}: use another STREAMER_DEV__DIR (and ports) for a stack of {brokers}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(str(brokers))
+
+    def _parts(self, s: StackSecrets) -> tuple[PostgresNode, PostgresNode, KafkaCluster, PostgrestServer, Prometheus]:
         d = self.settings
         return (
             PostgresNode("source", self.root, d.source_port, s.pg_password, "tabuladormax"),
             PostgresNode("destination", self.root, d.destination_port, s.pg_password, "gestao_scouter"),
-            KafkaNode(self.root, d.kafka_port, d.kafka_controller_port, d.kafka_heap_mb),
+            KafkaCluster.of(self.root, self.brokers, port=d.kafka_port, controller_port=d.kafka_controller_port,
+                            step=d.kafka_port_step, heap_mb=d.kafka_heap_mb),
             PostgrestServer("postgrest", self.root / "postgrest", d.postgrest_port),
             Prometheus("prometheus", self.root / "prometheus", d.prometheus_port),
         )
+
+    def kafka(self) -> KafkaCluster | None:
+        """The stack's Kafka nodes (pid files, ports), or None if the stack was never started."""
+        s = self._secrets(create=False)
+        return None if s is None else self._parts(s)[2]
 
     def endpoints(self) -> Endpoints | None:
         s = self._secrets(create=False)
@@ -102,8 +129,10 @@ class Stack:
         )
 
     # --- verbs -------------------------------------------------------------------------------
-    def up(self, progress: Progress = lambda _: None, *, prometheus: bool = True) -> dict[str, float]:
+    def up(self, progress: Progress = lambda _: None, *, prometheus: bool = True,
+           brokers: int | None = None) -> dict[str, float]:
         """Bring every part up; return the seconds each took (0 when it was already running)."""
+        self._record_brokers(brokers or self.brokers)
         s = self._secrets(create=True)
         assert s is not None
         source, destination, kafka, postgrest, prom = self._parts(s)
@@ -123,8 +152,12 @@ class Stack:
         step("source postgres", lambda: postgres(source))
         step("destination postgres", lambda: postgres(destination))
         step("migrations", lambda: asyncio.run(self._migrate(source, destination)))
-        step("kafka", lambda: (kafka.resolve_jars(), kafka.format(), kafka.start(),
-                               asyncio.run(kafka.ready_for_groups())))
+        def start_kafka() -> None:
+            kafka.prepare()
+            kafka.start()
+            asyncio.run(kafka.ready_for_groups())
+
+        step("kafka", start_kafka)
         step("postgrest", lambda: postgrest.start(db_uri=destination.dsn(), jwt_secret=s.jwt_secret))
         if prometheus:
             step("prometheus", lambda: prom.start(streamer_port=self.streamer_port))
@@ -148,18 +181,26 @@ class Stack:
             return {}
         source, destination, kafka, postgrest, prom = self._parts(s)
         return {"source postgres": source.is_running(), "destination postgres": destination.is_running(),
-                "kafka": kafka.is_running(), "postgrest": postgrest.is_running(),
+                **{node.name: node.is_running() for node in kafka.nodes}, "postgrest": postgrest.is_running(),
                 "prometheus": prom.is_running()}
 
 
 def env_exports(e: Endpoints, streamer_port: int) -> dict[str, str]:
-    """The settings a process needs to use the stack, as environment variables."""
+    """The settings a process needs to use the stack, as environment variables; on a cluster
+    also the replication its topics get (devstack/kafka.py cluster_replication)."""
+    brokers = len(e.kafka_bootstrap.split(","))
+    replication = {}
+    if brokers > 1:
+        replicas, min_isr = cluster_replication(brokers)
+        replication = {"STREAMER_KAFKA__REPLICATION_FACTOR": str(replicas),
+                       "STREAMER_KAFKA__MIN_INSYNC_REPLICAS": str(min_isr)}
     return {
         "STREAMER_SOURCE__DSN": e.source_dsn,
         "STREAMER_DESTINATION__URL": e.destination_url,
         "STREAMER_DESTINATION__SERVICE_KEY": e.service_key,
         "STREAMER_DESTINATION__DSN": e.destination_dsn,
         "STREAMER_KAFKA__BOOTSTRAP_SERVERS": e.kafka_bootstrap,
+        **replication,
         "STREAMER_HTTP__PORT": str(streamer_port),
         "STACK_JWT_SECRET": e.jwt_secret,
         "STACK_ANON_KEY": e.anon_key,

@@ -1,10 +1,14 @@
-"""The change event every component speaks: a Debezium-shaped JSON envelope.
+"""The change event every producer builds: a Debezium-shaped envelope.
 
 Field names follow Debezium's PostgreSQL connector value envelope (``before``, ``after``,
 ``op``, ``source`` with ``schema``/``table``/``lsn``/``txId``/``ts_ms``/``snapshot``, and the
 event's own ``ts_ms``), plus our routing fields ``source.job_id`` and ``source.sync_source``.
-Where Debezium writes a placeholder for an unchanged TOAST column, we leave the column out of
-``after`` and name it in ``unchanged_toast``, so no consumer can mistake it for NULL.
+An unchanged TOAST column is left out of ``after`` and named in ``unchanged_toast``, so no
+consumer can mistake it for NULL.
+
+How it is written to Kafka is the event format's business (``schemas/debezium.py``): the
+``debezium`` format (Debezium's key, ``source`` block, tombstones and placeholder) or the
+``legacy`` one, this model's own JSON (``to_bytes``), which the release before wrote.
 
     >>> ev = ChangeEvent(op="c", after={"id": 7, "name": "Ana"}, ts_ms=1,
     ...     source=SourceInfo(connector="postgresql", db="crm", schema="public",
@@ -55,6 +59,15 @@ class SourceInfo(BaseModel):
     snapshot: bool = False
     job_id: str | None = None
     sync_source: str | None = None
+    # Written by the debezium format only (schemas/debezium.py), never by the legacy one:
+    ts_us: int | None = Field(default=None, description="commit time in Unix microseconds, when known")
+    change_lsn: int | None = Field(default=None, description="the change's own WAL position, when known")
+    last_commit_lsn: int | None = Field(default=None, description="the commit before this transaction's")
+    snapshot_mark: Literal["true", "first", "last", "incremental"] | None = None
+
+
+# SourceInfo fields the legacy format never wrote.
+_NEW_SOURCE_FIELDS = {"ts_us", "change_lsn", "last_commit_lsn", "snapshot_mark"}
 
 
 class ChangeEvent(BaseModel):
@@ -89,7 +102,7 @@ class ChangeEvent(BaseModel):
 
     def to_bytes(self) -> bytes:
         """Serialise to the JSON Kafka value, with Debezium's field names."""
-        return orjson.dumps(self.model_dump(by_alias=True))
+        return orjson.dumps(self.model_dump(by_alias=True, exclude={"source": _NEW_SOURCE_FIELDS}))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ChangeEvent:
@@ -126,21 +139,28 @@ def header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
     return None
 
 
-KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+KafkaRecord = tuple[bytes, bytes | None, list[tuple[str, bytes]]]
+"""(key, value, headers); value None is a tombstone."""
 
 
 def from_row(op: Op, before: dict[str, Any] | None, after: dict[str, Any] | None, *, connector: Connector,
              db: str, table: str, ts_ms: int, tx_id: int | None = None, job_id: str | None = None,
-             snapshot: bool = False) -> ChangeEvent:
-    """An event for a row read as JSON (outbox, snapshot, export, webhook)."""
+             snapshot: bool = False, snapshot_mark: Literal["true", "first", "last", "incremental"] | None = None,
+             schema_name: str = "public") -> ChangeEvent:
+    """An event for a row read as JSON (outbox, snapshot, export, webhook). An export's rows are
+    read on demand, outside the initial snapshot: what Debezium marks an "incremental" snapshot."""
     row = after if after is not None else before
+    if snapshot_mark is None and snapshot and connector == "export":
+        snapshot_mark = "incremental"
     return ChangeEvent(
         op=op, before=before, after=after,
-        source=SourceInfo(connector=connector, db=db, schema_="public", table=table, tx_id=tx_id, ts_ms=ts_ms,
-                          snapshot=snapshot, job_id=job_id, sync_source=(row or {}).get("sync_source")),
+        source=SourceInfo(connector=connector, db=db, schema_=schema_name, table=table, tx_id=tx_id, ts_ms=ts_ms,
+                          snapshot=snapshot, job_id=job_id, sync_source=(row or {}).get("sync_source"),
+                          snapshot_mark=snapshot_mark),
     )
 
 
 def to_record(event: ChangeEvent) -> KafkaRecord:
-    """(key, value, headers) for the producer: key = lead id, so a lead's events keep order."""
+    """(key, value, headers) in the legacy format: key = lead id, so a lead's events keep order.
+    Producers write through `schemas.debezium.Encoder`, which picks the format."""
     return event.key_bytes(), event.to_bytes(), event.headers()

@@ -13,8 +13,9 @@
    source row's `updated_at`, set just before its INSERT, to the destination's `landed_at`).
 3. `streamer run` CPU per lead (utime+stime from /proc, over the +0 ms pipeline runs) and its
    peak RSS (VmHWM) after `--memory-small` leads and after `--memory-large` in the same process.
-4. Capture events/s and the source's CPU per 10k events at 200 changes/s, against Debezium
-   (benchkit/debezium.py: "not measured" until its measurement is plugged in).
+4. Capture events/s and the source's CPU per 10k events at 200 changes/s, against Debezium 3.6.1's
+   PostgreSQL connector in a Kafka Connect worker of its own (benchkit/debezium.py; leave it out
+   with --no-debezium).
 
 Every figure carries the 1-minute load average when it was taken: throughput ratios mean
 something only on a quiet machine; CPU per lead depends less on the load.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import os
 import platform
 import statistics
@@ -46,7 +46,7 @@ from streamer.logging import configure_logging
 
 T = TypeVar("T")
 QUICK = {"leads": 500, "rounds": 1, "latency_seconds": 2.0, "memory_small": 500, "memory_large": 2000,
-         "capture_changes": 1000, "paced_seconds": 2.0}
+         "capture_changes": 1000, "paced_seconds": 2.0, "debezium_warmup": 200}
 
 
 def say(text: str) -> None:
@@ -95,11 +95,8 @@ async def throughput(services: Endpoints, n: int, rounds: int) -> tuple[Runs, Ru
     return rates, loads, fast_pipelines
 
 
-async def debezium_figures(services: Endpoints, changes: int, paced_seconds: float) -> object:
-    result = measure_debezium(services, changes=changes, paced_seconds=paced_seconds)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+async def debezium_figures(services: Endpoints, changes: int, paced_seconds: float, warmup: int) -> object:
+    return await measure_debezium(services, changes=changes, paced_seconds=paced_seconds, warmup=warmup)
 
 
 async def main() -> None:
@@ -111,6 +108,9 @@ async def main() -> None:
     parser.add_argument("--memory-large", type=int, default=200_000)
     parser.add_argument("--capture-changes", type=int, default=30_000)
     parser.add_argument("--paced-seconds", type=float, default=20.0)
+    parser.add_argument("--debezium-warmup", type=int, default=5_000,
+                        help="changes through a throwaway Debezium connector first (its JVM warmed)")
+    parser.add_argument("--no-debezium", action="store_true", help="leave out the two Debezium rows")
     parser.add_argument("--quick", action="store_true", help="tiny counts, one round: checks every row prints")
     args = parser.parse_args()
     if args.quick:
@@ -140,8 +140,10 @@ async def main() -> None:
         backlog_load = load_average()[0]
         ours_paced = await capture.bench_paced(conn, "replication", args.paced_seconds, "protocol")
         paced_load = load_average()[0]
-    say("  debezium ...")
-    dbz = await debezium_figures(services, args.capture_changes, args.paced_seconds)
+    dbz = None
+    if not args.no_debezium:
+        say("  debezium ...")
+        dbz = await debezium_figures(services, args.capture_changes, args.paced_seconds, args.debezium_warmup)
 
     figures: list[Figure] = []
     p0, s0, d0 = rate("pipeline", 0), rate("seed-way", 0), rate("direct SQL", 0)

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 
 from connectors.kafka.client import Admin
+from connectors.kafka.settings import replication_problem
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.keys import role_of
 from streamer.config import Settings
@@ -48,7 +49,11 @@ async def check_source(settings: Settings) -> str:
 async def check_kafka(settings: Settings) -> str:
     async with Admin(settings.kafka) as admin:
         cluster = await admin.describe_cluster()
-    return f"{len(cluster.get('brokers', []))} broker(s), cluster {cluster.get('cluster_id')}"
+    brokers = len(cluster.get("brokers", []))
+    problem = replication_problem(settings.kafka.replication_factor, brokers)
+    if problem:
+        raise CheckFailed(problem)
+    return f"{brokers} broker(s), cluster {cluster.get('cluster_id')}"
 
 
 async def check_destination(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> str:

@@ -33,6 +33,7 @@ from streamer.sections import (
     ApplierSettings,
     HistorySettings,
     MonitorSettings,
+    NotifySettings,
     SinkSettings,
     SourceSettings,
     ValidationSettings,
@@ -58,7 +59,8 @@ class LogSettings(_Section):
 
 
 class RunSettings(_Section):
-    components: tuple[Literal["capture", "sink", "webhook", "applier", "exporter", "monitor", "verify"], ...] = ()
+    components: tuple[Literal["capture", "sink", "webhook", "applier", "exporter", "monitor", "verify",
+                                 "notify"], ...] = ()
     shutdown_grace_seconds: float = Field(default=30.0, gt=0)
 
 
@@ -86,13 +88,14 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     monitor: MonitorSettings = MonitorSettings()
     verify: VerifySettings = VerifySettings()
+    notify: NotifySettings = NotifySettings()
 
     def secrets(self) -> list[str]:
         """Every secret value configured, for the log redaction processor."""
         found: list[str] = []
         for value in (self.source.dsn, self.destination.dsn, self.destination.service_key,
                       self.kafka.sasl_password, self.webhook.jwt_secret,
-                      self.monitor.admin_token):
+                      self.monitor.admin_token, self.notify.smtp_password):
             if value is not None:
                 found.append(value.get_secret_value())
         return [s for s in found if s]
@@ -153,6 +156,8 @@ _JSON_EXAMPLES = {
     ("run", "components"): '["capture","sink"]',
     ("webhook", "allowed_roles"): '["service_role"]',
     ("webhook", "echo_sources"): '["tabuladormax"]',
+    ("notify", "recipients"): '["ops@example.com"]',
+    ("notify", "events"): '["job_failed","sink_blocked"]',
 }
 
 

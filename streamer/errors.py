@@ -13,9 +13,12 @@
     ├── HistoryError              streamer.state.errors: export, replay and retry jobs
     │   ├── JobNotFound, InvalidTransition, BackupError
     │   └── ConcurrentChange      retriable
-    └── WebhookError              streamer.webhook.errors: the reverse path's HTTP bridge
-        ├── AuthFailure, PublishRejected, InvalidBody (webhook.validate), BodyTooLarge (webhook.app)
-        └── KeysUnavailable, PublishUnavailable   retriable
+    ├── WebhookError              streamer.webhook.errors: the reverse path's HTTP bridge
+    │   ├── AuthFailure, PublishRejected, InvalidBody (webhook.validate), BodyTooLarge (webhook.app)
+    │   └── KeysUnavailable, PublishUnavailable   retriable
+    ├── NotifyError               streamer.notify.smtp: the SMTP relay unreachable or refusing an
+    │                             e-mail; retriable (the notice is mailed again later)
+    └── FormError                 streamer.monitor.forms: a console form's field is missing or wrong
 
 The connectors' errors form the other tree, rooted at `connectors.errors.ConnectorError` (drawn
 there): connectors do not import the service. `streamer.cli.common.reported` is the one place

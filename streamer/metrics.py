@@ -47,6 +47,7 @@ class Metrics:
         self._init_sink(r)
         self._init_history(r)
         self._init_verify(r)
+        self._init_notify(r)
 
         self._captured = Counter("streamer_capture_changes_total", "Source changes produced to Kafka, by op",
                                  ["op"], registry=r)
@@ -184,6 +185,10 @@ class Metrics:
                                        "When a batch last landed (time() minus this: seconds since)", registry=r)
         self._sink_paused = Gauge("streamer_sink_partitions_paused",
                                   "Partitions paused (destination down, schema drift)", registry=r)
+        self._under_replicated = Gauge(
+            "streamer_kafka_under_replicated_partitions",
+            "Partitions of the topic whose in-sync replicas are fewer than its replicas (a broker down or behind)",
+            ["topic"], registry=r)
         self._sink_e2e = Histogram("streamer_sink_end_to_end_seconds",
                                    "From the source commit to landing at the destination", buckets=latency,
                                    registry=r)
@@ -214,6 +219,9 @@ class Metrics:
     def sink_lag(self, partition: int, lag: int) -> None:
         self._sink_lag.labels(str(partition)).set(lag)
 
+    def kafka_under_replicated(self, topic: str, n: int) -> None:
+        self._under_replicated.labels(topic).set(n)
+
     def sink_in_flight(self, n: int) -> None:
         self._sink_in_flight.set(n)
 
@@ -237,6 +245,17 @@ class Metrics:
 
     def history_rows_produced(self, kind: str, n: int) -> None:
         self._export_rows.labels(kind).inc(n)
+
+    # Notifications (issue 15): e-mails by kind and outcome.
+    def _init_notify(self, r: CollectorRegistry) -> None:
+        self._notify_emails = Counter(
+            "streamer_notify_emails_total",
+            "Notification e-mails by kind (job_failed, errors, sink_blocked) and outcome: sent, failed (the relay "
+            "refused or was unreachable; tried again), suppressed (folded into the next e-mail by the rate limit)",
+            ["kind", "outcome"], registry=r)
+
+    def notify_email(self, kind: str, outcome: str) -> None:
+        self._notify_emails.labels(kind, outcome).inc()
 
     # Verify (issue 18): source and destination compared by id ranges.
     def _init_verify(self, r: CollectorRegistry) -> None:

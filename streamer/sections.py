@@ -83,7 +83,8 @@ class SinkSettings(Section):
     batch_size: int = Field(default=50, ge=1, le=1000)
     linger_ms: int = Field(default=200, ge=0)
     max_in_flight: int = Field(default=32, ge=1, le=64)  # the adaptive window's ceiling (sink/concurrency.py)
-    # /readyz turns 503 once the sink has retried the destination this long (blocked: at once).
+    # /readyz turns 503 once the sink has retried the destination this long, or waited this long
+    # for one answer (a hanging destination; blocked: at once).
     unready_after_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     backoff_initial_ms: int = Field(default=500, ge=1)
@@ -248,3 +249,83 @@ class VerifySettings(Section):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return known_zone(value)
+
+
+NotifyEvent = Literal["job_failed", "errors", "sink_blocked"]
+
+
+def _address(value: str, setting: str) -> str:
+    """One e-mail address, plain (`ops@example.com`): no display name, no line breaks (a header
+    injection), else ValueError naming the setting."""
+    text = value.strip()
+    local, at, domain = text.partition("@")
+    if not at or not local or "." not in domain.strip(".") or any(c in text for c in "\r\n <>,;\"'"):
+        raise ValueError(f"{setting}: expected a plain e-mail address such as ops@example.com, got {value!r}")
+    return text
+
+
+class NotifySettings(Section):
+    """E-mail notifications (component "notify", docs/notifications.md): a job that failed, sink
+    errors above a threshold in a window, the sink blocked. Off until `smtp_host` is set."""
+
+    smtp_host: str | None = Field(default=None, min_length=1)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # STARTTLS before AUTH (port 587); off only for a relay on loopback or a trusted network.
+    smtp_starttls: bool = True
+    smtp_ca_file: Path | None = None  # trust this CA (an internal relay's certificate) besides the system's
+    smtp_username: str | None = Field(default=None, min_length=1)
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    sender: str = "lead-sync-streamer@localhost"
+    recipients: tuple[str, ...] = ()
+    events: tuple[NotifyEvent, ...] = ("job_failed", "errors", "sink_blocked")
+    subject_prefix: str = Field(default="[lead-sync]", max_length=60)
+    timezone: str = "America/Sao_Paulo"  # the times an e-mail shows
+    poll_seconds: float = Field(default=30.0, gt=0)
+    # At most one e-mail per kind in this time; the next one counts those left out meanwhile.
+    min_interval_seconds: float = Field(default=900.0, ge=0)
+    # Mail again after an SMTP failure this much later (the notice is kept until then).
+    retry_seconds: float = Field(default=60.0, gt=0)
+    error_threshold: int = Field(default=50, ge=1)
+    error_window_seconds: float = Field(default=600.0, gt=0)
+    # The sink not ready (/readyz) this long: blocked (auth, schema drift) or retrying the destination.
+    sink_blocked_after_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _address(value, "sender")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_address(v, "recipients") for v in value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return known_zone(value)
+
+    @field_validator("subject_prefix")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("expected one line (no line breaks)")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp_host is not None
+
+    def problems(self) -> list[str]:
+        """What keeps the component from mailing anyone (checked when it starts)."""
+        found = []
+        if self.smtp_host is None:
+            found.append("STREAMER_NOTIFY__SMTP_HOST: not set (the relay that sends the e-mails)")
+        if not self.recipients:
+            found.append("STREAMER_NOTIFY__RECIPIENTS: no recipient (a JSON list such as '[\"ops@example.com\"]')")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            found.append("STREAMER_NOTIFY__SMTP_USERNAME and STREAMER_NOTIFY__SMTP_PASSWORD: set both or neither")
+        if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
+            found.append(f"STREAMER_NOTIFY__SMTP_CA_FILE: {self.smtp_ca_file} is not a file")
+        return found

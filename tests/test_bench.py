@@ -49,7 +49,7 @@ def test_quick_bench_prints_every_row(services: Endpoints) -> None:
         "STACK_ANON_KEY": services.anon_key,
     })
     proc = subprocess.run([sys.executable, "scripts/bench.py", "--quick"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=280)
+                          text=True, timeout=480)
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert table[0].split(" | ")[:3] == ["| figure", "measured", "baseline"]
@@ -62,6 +62,8 @@ def test_quick_bench_prints_every_row(services: Endpoints) -> None:
         assert RATIO.match(ratio), (name, ratio)
         assert met in ("yes", "NO", "—"), (name, met)
         assert re.fullmatch(rf"{NUMBER}", load), (name, load)
-        assert baseline == "—" or baseline.startswith("not measured (needs") or re.match(NUMBER, baseline)
+        assert baseline == "—" or re.match(NUMBER, baseline), (name, baseline)
+        if "Debezium" in name:  # measured in a Kafka Connect worker of the run's own
+            assert re.match(NUMBER, baseline) and RATIO.match(ratio) and ratio != "—", (name, baseline, ratio)
     assert len(rows) == len(ROWS)
     assert "load average at start" in proc.stdout

@@ -58,9 +58,10 @@ def host_port(service: dict[str, Any]) -> tuple[int, int]:
 
 
 def test_compose_has_the_products_services(compose: dict[str, Any]) -> None:
-    """Two PostgreSQL, Kafka, PostgREST, Prometheus, Alertmanager, Grafana, the migration job and the streamer."""
+    """Two PostgreSQL, Kafka, PostgREST, Prometheus, Alertmanager, Grafana, a mail catcher for the
+    notifications, the migration job and the streamer."""
     assert set(compose["services"]) == {"source-db", "destination-db", "kafka", "postgrest", "prometheus",
-                                        "alertmanager", "grafana", "migrate", "streamer"}
+                                        "alertmanager", "grafana", "mailpit", "migrate", "streamer"}
     images = {name: s.get("image", "build") for name, s in compose["services"].items()}
     assert images["kafka"].startswith("apache/kafka:4.")
     assert images["postgrest"].startswith("postgrest/postgrest:")
@@ -129,6 +130,7 @@ def test_every_streamer_variable_is_a_valid_setting(
     assert len(settings.run.components) == len(FACTORIES)
     assert settings.webhook.jwt_secret is not None and settings.monitor.admin_token is not None
     assert settings.destination.service_key is not None
+    assert settings.notify.problems() == [] and settings.notify.smtp_host == "mailpit"
 
 
 def test_host_ports_match_the_local_stack(compose: dict[str, Any], clean_env: None) -> None:

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("streamer", "connectors", "schemas")
 DEV_TOOLS = ("devserver", "devstack")
 # Data files read at run time: the migrations' SQL and the monitor page.
-DATA = ("schemas/sql/**/*.sql", "streamer/monitor/static/*")
+DATA = ("schemas/sql/**/*.sql", "streamer/monitor/static/*", "streamer/monitor/static/vendor/*",
+        "streamer/monitor/static/i18n/*")
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".stack", "build", "dist", "*.egg-info", "__pycache__",
                                     ".mypy_cache", ".ruff_cache", ".pytest_cache")
 

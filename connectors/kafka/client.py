@@ -4,17 +4,20 @@ consumer and a small admin, each an async context manager owning its connection.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from connectors.kafka.errors import translate_kafka_errors
-from connectors.kafka.settings import KafkaSettings
+from connectors.kafka.errors import KafkaRejected, translate_kafka_errors
+from connectors.kafka.settings import KafkaSettings, replication_problem
+from schemas.debezium import partition_key
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -26,7 +29,10 @@ def common_options(settings: KafkaSettings) -> dict[str, Any]:
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol,
         "request_timeout_ms": settings.request_timeout_ms,
+        "metadata_max_age_ms": settings.metadata_max_age_ms,
     }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = tls_context(settings)
     if settings.sasl_mechanism:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
@@ -35,9 +41,46 @@ def common_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context for SSL and SASL_SSL: the configured CA (else the system's), the client
+    certificate when one is set, host names checked. An unreadable file is a KafkaRejected naming
+    the setting (not retried: a person has to fix the file or its mount)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    try:
+        if settings.ssl_cafile is not None:
+            context.load_verify_locations(cafile=settings.ssl_cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaRejected(f"STREAMER_KAFKA__SSL_CAFILE: cannot load {settings.ssl_cafile} ({_why(exc)})") from None
+    try:
+        if settings.ssl_certfile is not None:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaRejected(f"STREAMER_KAFKA__SSL_CERTFILE / __SSL_KEYFILE: cannot load {settings.ssl_certfile} "
+                            f"with {settings.ssl_keyfile} ({_why(exc)})") from None
+    return context
+
+
+def _why(exc: OSError) -> str:
+    """What went wrong loading a TLS file, without the file's content (a key is a secret)."""
+    if isinstance(exc, ssl.SSLError):
+        return f"not a usable PEM file: {exc.reason or 'unreadable'}"
+    return exc.strerror or type(exc).__name__
+
+
+_DEFAULT_PARTITIONER = DefaultPartitioner()
+
+
+def lead_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioner (murmur2 of the key) applied to the lead id rather than to the
+    debezium format's JSON key (schemas/debezium.py `partition_key`): a lead keeps its partition
+    whichever event format wrote it."""
+    return int(_DEFAULT_PARTITIONER(partition_key(key), all_partitions, available))
+
+
 class Producer:
     """Idempotent, acks=all: `await send()` returns once every in-sync replica has the record,
-    which is when a capture may advance its source position (docs/design.md, Delivery)."""
+    which is when a capture may advance its source position (docs/design.md, Delivery).
+    Records are partitioned by lead id (`lead_partitioner`)."""
 
     def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
         options = common_options(settings) | {
@@ -45,6 +88,7 @@ class Producer:
             "enable_idempotence": True,
             "linger_ms": 5,
             "compression_type": None,
+            "partitioner": lead_partitioner,
         }
         self._producer = AIOKafkaProducer(**(options | overrides))
 
@@ -180,6 +224,19 @@ class Consumer:
             return value
 
 
+def under_replicated_counts(topics: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """From a Metadata response's topics: per topic, how many partitions have an ISR smaller than
+    their replica list (topics the broker answered with an error, e.g. unknown, are left out).
+
+    >>> under_replicated_counts([{"topic": "t", "error_code": 0, "partitions": [
+    ...     {"partition": 0, "replicas": [1, 2, 3], "isr": [1, 2]},
+    ...     {"partition": 1, "replicas": [1, 2, 3], "isr": [3, 1, 2]}]}])
+    {'t': 1}
+    """
+    return {t["topic"]: sum(1 for p in t["partitions"] if len(p["isr"]) < len(p["replicas"]))
+            for t in topics if not t.get("error_code")}
+
+
 class Admin:
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
@@ -198,21 +255,44 @@ class Admin:
         await self._admin.close()
 
     async def ensure_topic(self, name: str, *, partitions: int | None = None) -> bool:
-        """Create the topic when missing; True if this call created it."""
-        topic = NewTopic(
-            name,
-            num_partitions=partitions or self._settings.partitions,
-            replication_factor=self._settings.replication_factor,
-        )
+        """Create the topic when missing (with `replication_factor` copies and
+        `min_insync_replicas`); True if this call created it.
+
+        A topic that exists is left as it is, whatever its replication: a broker down (fewer live
+        brokers than the replication factor) must not stop a restarted component. A missing topic
+        needing more replicas than live brokers is `KafkaRejected`, naming the setting."""
+        rf = self._settings.replication_factor
+        topic = NewTopic(name, num_partitions=partitions or self._settings.partitions, replication_factor=rf,
+                         topic_configs=self._settings.topic_configs())
         with translate_kafka_errors(f"creating topic {name}"):
             response = await self._admin.create_topics([topic])
             # The broker answers per topic with an error code rather than failing the request.
             for _topic, code, *rest in response.topic_errors:
                 if code == TopicAlreadyExistsError.errno:
                     return False
+                if code == InvalidReplicationFactorError.errno:
+                    brokers = len((await self._admin.describe_cluster()).get("brokers", []))
+                    raise KafkaRejected(f"creating topic {name}: "
+                                        f"{replication_problem(rf, brokers) or (rest[0] if rest else '')}")
                 if code:
                     raise for_code(code)(f"{rest[0] if rest else ''}")
         return True
+
+    async def live_brokers(self) -> int:
+        """Brokers the cluster's metadata lists now (a stopped or fenced broker is not listed)."""
+        return len((await self.describe_cluster()).get("brokers", []))
+
+    async def check_replication(self) -> None:
+        """`KafkaRejected` naming STREAMER_KAFKA__REPLICATION_FACTOR when it exceeds the live brokers."""
+        problem = replication_problem(self._settings.replication_factor, await self.live_brokers())
+        if problem:
+            raise KafkaRejected(problem)
+
+    async def under_replicated(self, topics: Sequence[str] | None = None) -> dict[str, int]:
+        """Per topic, the partitions whose in-sync replicas are fewer than their replicas."""
+        with translate_kafka_errors("describing topics"):
+            described = await self._admin.describe_topics(list(topics) if topics is not None else None)
+        return under_replicated_counts(described)
 
     async def describe_cluster(self) -> dict[str, Any]:
         with translate_kafka_errors("describing the cluster"):

@@ -217,6 +217,8 @@ def sink() -> dict[str, Any]:
                 ("sum(streamer_sink_batches_in_flight)", "in flight"),
                 ("sum(streamer_sink_partitions_paused)", "paused partitions")]),
             Panel("Consumer lag by partition", [("streamer_sink_consumer_lag", "partition {{partition}}")]),
+            Panel("Kafka under-replicated partitions (a broker down or behind)", [
+                ("max by (topic) (streamer_kafka_under_replicated_partitions)", "{{topic}}")]),
         ]),
         Row("Leads", [
             Panel("Landed, deleted, failed / s", [

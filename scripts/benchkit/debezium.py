@@ -1,22 +1,20 @@
-"""The Debezium comparison's plug: `scripts/bench` calls `measure_debezium` for its two Debezium
-rows (capture events/s, and the source database's CPU per 10k events at a paced 200 changes/s,
-each against Debezium 3.6.1's PostgreSQL connector on the same workload).
+"""The Debezium comparison: `scripts/bench` calls `measure_debezium` for its two Debezium rows
+(capture events/s, and the source database's CPU per 10k events at a paced 200 changes/s, each
+against Debezium 3.6.1's PostgreSQL connector on the same workload as our capture's rows).
 
-Until a measurement is plugged in, `measure_debezium` returns None and the rows print
-"not measured (needs …)". To plug one in, make it return `DebeziumFigures` measured on the
-workload `scripts/bench` uses for its own capture rows (`benchkit.capture.bench_mode` with
-`changes` backlog changes: 49-column leads inserted 100 per transaction before the capture
-starts; `benchkit.capture.bench_paced`: single-lead transactions at `rate`/s for `paced_seconds`,
-the source's CPU as utime+stime from /proc of the server processes serving the connector).
+The measurement itself is `devstack.debezium_bench.measure_debezium` (docs/interop.md, "The capture
+baseline"): Debezium in a Kafka Connect worker of its own, from Maven jars, on a copy of the leads
+table whose slot is made before the backlog is written, as for ours.
 """
 
 from __future__ import annotations
 
 from typing import TypedDict
 
+from devstack.debezium_bench import measure_debezium as measure
 from devstack.stack import Endpoints
 
-NEEDS = "needs Debezium 3.6.1 in Kafka Connect: benchkit/debezium.py measure_debezium"
+NEEDS = "not measured (--no-debezium)"
 
 
 class DebeziumFigures(TypedDict):
@@ -24,7 +22,12 @@ class DebeziumFigures(TypedDict):
     source_cpu_per_10k: float  # source CPU seconds per 10k events, paced at `rate`/s
 
 
-def measure_debezium(services: Endpoints, *, changes: int, paced_seconds: float, rate: int = 200
-                     ) -> DebeziumFigures | None:
-    """Debezium's figures on the same workload, or None when it cannot be measured here."""
-    return None
+async def measure_debezium(services: Endpoints, *, changes: int, paced_seconds: float, rate: int = 200,
+                           warmup: int = 5_000) -> DebeziumFigures | None:
+    """Debezium's figures on the same workload; None when the source's CPU could not be read."""
+    figures = await measure(services.source_dsn, services.kafka_bootstrap, changes=changes,
+                            paced_seconds=paced_seconds, rate=rate, warmup=warmup)
+    if figures.paced_source_cpu_per_10k is None:
+        return None
+    return DebeziumFigures(events_per_second=figures.bulk_events_per_second,
+                           source_cpu_per_10k=figures.paced_source_cpu_per_10k)

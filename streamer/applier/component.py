@@ -133,12 +133,14 @@ class ReverseApplier:
         Raises Stopped when asked to stop before the batch could be written (blocked, or
         retrying): the caller then leaves without committing it."""
         started = time.perf_counter()
-        plan = plan_batch([r.value for r in records], self._inverse)
+        plan = plan_batch([r.value for r in records], self._inverse, headers=[r.headers for r in records])
         written, refused = await self._write(plan, store, stopping)
         dlq = self._dead_letter_topic
         for position, exc in plan.skipped:
             record = records[position]
             self._metrics.applier_rejected(exc.reason)
+            if exc.reason == "tombstone":
+                continue  # a delete's tombstone (debezium event format): nothing to apply or file
             log.warning("applier: event not applied", reason=exc.reason, detail=exc.detail,
                         partition=record.partition, offset=record.offset)
             if exc.reason != "echo":

@@ -25,13 +25,14 @@ a lead it does not have unwritten, and the applier dead-letters it (`missing_lea
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.event import ChangeEvent, Op
+from schemas.debezium import Kind, decode, headers_of, model_kinds
+from schemas.event import Op
 from schemas.lead import LEAD_COLUMNS, SYNC_SOURCE_LOCAL, Lead, version_of
 from schemas.mapping import FieldMapping
 
@@ -58,9 +59,16 @@ class Plan:
     update_only: list[bool] = field(default_factory=list)
 
 
-def to_row(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[str] = (SYNC_SOURCE_LOCAL,)) -> Row:
+def to_row(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[str] = (SYNC_SOURCE_LOCAL,),
+           headers: Sequence[tuple[str, bytes]] | None = None) -> Row:
     """The TabuladorMax row for one Kafka value, or Poison saying why there is none."""
-    return _version(value, inverse, echo_sources)[0]
+    return _version(value, inverse, echo_sources, headers)[0]
+
+
+def topic_kinds(inverse: FieldMapping) -> dict[str, Kind]:
+    """The kinds of the reverse topic's columns (Gestão Scouter's names), for values written
+    without a schema: the lead's kinds under the names the forward mapping gives them."""
+    return model_kinds(Lead, inverse.inverse().destination_name)
 
 
 def whole_row_columns(inverse: FieldMapping) -> frozenset[str]:
@@ -70,24 +78,28 @@ def whole_row_columns(inverse: FieldMapping) -> frozenset[str]:
     return frozenset(column for column in LEAD_COLUMNS if forward.destination_name(column) is not None)
 
 
-def _version(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[str]) -> tuple[Row, Op]:
-    """The row for one Kafka value and the event's op, or Poison."""
+def _version(value: bytes | None, inverse: FieldMapping, echo_sources: Collection[str],
+             headers: Sequence[tuple[str, bytes]] | None = None,
+             kinds: Mapping[str, Kind] | None = None) -> tuple[Row, Op]:
+    """The row for one Kafka value (either event format, docs/event-format.md) and the event's
+    op, or Poison."""
     if value is None:
         raise Poison("tombstone")
     try:
-        event = ChangeEvent.from_bytes(value)
-    except ValueError as exc:  # orjson's and pydantic's errors are ValueErrors
+        event = decode(value, topic_kinds(inverse) if kinds is None else kinds)
+    except ValueError as exc:  # orjson's errors and EventError are ValueErrors
         raise Poison("undecodable", type(exc).__name__) from None
     if event.op == "d" or event.after is None:
         raise Poison("delete_unsupported")  # the reverse path carries inserts and updates only
-    if event.source.sync_source in echo_sources:
+    sync_source, _ = headers_of(event, headers)
+    if sync_source in echo_sources:
         raise Poison("echo")
     try:
         lead = Lead.model_validate(inverse.apply(event.after))
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
         raise Poison("invalid_lead", ", ".join(fields)) from None
-    return lead.model_dump(mode="json", exclude_unset=True), event.op
+    return lead.model_dump(mode="json", exclude_unset=True), event.op  # type: ignore[return-value]
 
 
 def _newer(candidate: Row, current: Row) -> bool:
@@ -145,15 +157,17 @@ def round_positions(rows: Sequence[Row]) -> list[list[int]]:
 
 
 def plan_batch(values: Sequence[bytes | None], inverse: FieldMapping,
-               echo_sources: Iterable[str] = (SYNC_SOURCE_LOCAL,)) -> Plan:
-    """The rows for a polled batch (in order), with each unusable position and its reason."""
+               echo_sources: Iterable[str] = (SYNC_SOURCE_LOCAL,),
+               headers: Sequence[Sequence[tuple[str, bytes]] | None] | None = None) -> Plan:
+    """The rows for a polled batch (in order), with each unusable position and its reason.
+    `headers`, aligned with `values`, carry the debezium format's routing (sync_source)."""
     plan = Plan()
     rows: list[Row] = []
     update_only: list[bool] = []
-    echoes, whole = tuple(echo_sources), whole_row_columns(inverse)
+    echoes, whole, kinds = tuple(echo_sources), whole_row_columns(inverse), topic_kinds(inverse)
     for position, value in enumerate(values):
         try:
-            row, op = _version(value, inverse, echoes)
+            row, op = _version(value, inverse, echoes, headers[position] if headers else None, kinds)
         except Poison as exc:
             plan.skipped.append((position, exc))
             continue

@@ -18,7 +18,9 @@ import asyncpg
 from connectors.kafka.client import Admin, Producer
 from connectors.kafka.errors import KafkaConnectorError
 from connectors.postgres import slot as slots
+from connectors.postgres.columns import table_columns
 from connectors.postgres.errors import ConnectionLost, PostgresError, ReplicationRefused
+from schemas.debezium import Encoder
 from schemas.event import Connector
 from streamer.capture import leader
 from streamer.capture.outbox import OutboxSource
@@ -104,7 +106,11 @@ class CaptureComponent:
             async with Admin(s.kafka) as admin:
                 await admin.ensure_topic(s.kafka.leads_topic)
             producer = await stack.enter_async_context(Producer(s.kafka, **producer_options(s.source)))
-            buffer = EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch)
+            encoder = Encoder(s.kafka.encoder_options(
+                s.kafka.topic_prefix, await table_columns(conn, s.source.schema_name, s.source.table),
+                topic=s.kafka.leads_topic))
+            buffer = EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch,
+                                 encoder=encoder)
             connector: Connector = "postgresql" if s.source.capture_mode == "replication" else "outbox"
             snap = await run_snapshot(conn, buffer, s.source, name=source.name, connector=connector,
                                       metrics=self.metrics)
@@ -115,7 +121,8 @@ class CaptureComponent:
             try:
                 if isinstance(source, StreamSource):
                     def new_buffer() -> EventBuffer:
-                        return EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch)
+                        return EventBuffer(producer, s.kafka.leads_topic, self.metrics, limit=s.source.produce_batch,
+                                           encoder=encoder)
 
                     await source.run(new_buffer, stopping, lambda: check_lock(lock_conn))
                 else:

@@ -8,6 +8,7 @@ from typing import Any
 from connectors.postgres.assembler import ChangeRecord
 from connectors.postgres.pgoutput import Relation
 from connectors.postgres.pgtypes import convert_row
+from schemas.debezium import Column
 from schemas.event import ChangeEvent, SourceInfo
 
 # Column name -> type oid, per relation message (the same object for every row the decoder
@@ -28,6 +29,12 @@ def _oids(relation: Relation) -> dict[str, int]:
     return oids
 
 
+def relation_columns(relation: Relation) -> tuple[Column, ...]:
+    """The table's columns as a RELATION message gives them (no nullability: all optional but
+    the key; the encoder keeps what the catalog said)."""
+    return tuple(Column(c.name, c.type_oid, not c.is_key, c.is_key) for c in relation.columns)
+
+
 def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
     image = record.old if old else record.new
     if image is None:
@@ -35,9 +42,10 @@ def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tupl
     return convert_row(image.values, _oids(record.relation)), image.unchanged_toast
 
 
-def from_pgoutput(record: ChangeRecord, *, db: str) -> ChangeEvent | None:
+def from_pgoutput(record: ChangeRecord, *, db: str, last_commit_lsn: int | None = None) -> ChangeEvent | None:
     """An event for one row change; None for a TRUNCATE: it has no row to key on, and the
-    capture reports it rather than deleting every lead downstream (truncate.py)."""
+    capture reports it rather than deleting every lead downstream (truncate.py).
+    `last_commit_lsn`: the commit before this transaction's, for Debezium's `source.sequence`."""
     if record.op == "t":
         return None
     before, _ = _image(record, old=True)
@@ -58,7 +66,8 @@ def from_pgoutput(record: ChangeRecord, *, db: str) -> ChangeEvent | None:
         source=SourceInfo(
             connector="postgresql", db=db, schema_=record.relation.namespace, table=record.relation.name,
             lsn=record.commit_lsn, tx_id=record.xid, ts_ms=record.commit_ts_us // 1000,
-            sync_source=(row or {}).get("sync_source"),
+            sync_source=(row or {}).get("sync_source"), ts_us=record.commit_ts_us, change_lsn=record.lsn,
+            last_commit_lsn=last_commit_lsn,
         ),
     )
 

@@ -10,16 +10,22 @@ from collections.abc import Callable
 
 from connectors.kafka.client import Producer
 from connectors.kafka.errors import KafkaConnectorError
-from schemas.event import ChangeEvent, KafkaRecord, now_ms, to_record
+from schemas.debezium import Encoder, EncoderOptions
+from schemas.event import ChangeEvent, KafkaRecord, now_ms
 from streamer.capture.events import split_key_change
 from streamer.metrics import Metrics
 
 
 class EventBuffer:
-    """Collects events and callbacks to run once every event added before them is acknowledged."""
+    """Collects events and callbacks to run once every event added before them is acknowledged.
 
-    def __init__(self, producer: Producer, topic: str, metrics: Metrics, *, limit: int) -> None:
+    Events become records through `encoder` (the topic's event format, schemas/debezium.py); in
+    the debezium format a delete is two records, the event and its tombstone."""
+
+    def __init__(self, producer: Producer, topic: str, metrics: Metrics, *, limit: int,
+                 encoder: Encoder | None = None) -> None:
         self._producer, self._topic, self._metrics, self.limit = producer, topic, metrics, limit
+        self.encoder = encoder or Encoder(EncoderOptions(name=topic.split(".", 1)[0]))
         self._records: list[KafkaRecord] = []
         self._commit_ts: list[int] = []
         self._ops: Counter[str] = Counter()
@@ -40,7 +46,7 @@ class EventBuffer:
             self._append(one)
 
     def _append(self, event: ChangeEvent) -> None:
-        self._records.append(to_record(event))
+        self._records += self.encoder.records(event)
         self._commit_ts.append(event.source.ts_ms)
         self._ops[event.op] += 1
 

@@ -25,7 +25,7 @@ from connectors.postgres import slot as slots
 from connectors.postgres.assembler import AckTracker, ChangeRecord, TransactionAssembler
 from connectors.postgres.lsn import format_lsn
 from connectors.postgres.pgoutput import decode
-from streamer.capture.events import from_pgoutput
+from streamer.capture.events import from_pgoutput, relation_columns
 from streamer.capture.produce import EventBuffer
 from streamer.capture.snapshot import restart_snapshot
 from streamer.capture.truncate import report_truncate
@@ -45,6 +45,9 @@ class ReplicationSource:
         self._last_heartbeat = time.monotonic()
         self._last_status = 0.0
         self._confirmed: int | None = None  # the slot's position after our last advance
+        self._relation: object = None  # the last RELATION whose columns the encoder learned
+        self._commit_lsn: int | None = None  # the transaction being read, and the one before it
+        self._last_commit_lsn: int | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +105,12 @@ class ReplicationSource:
             report_truncate(self.log, self.metrics, table=f"{record.relation.namespace}.{record.relation.name}",
                             lsn=format_lsn(record.commit_lsn), tx_id=record.xid)
             return
-        event = from_pgoutput(record, db=self.database)
+        if record.relation is not self._relation:
+            self._relation = record.relation
+            buffer.encoder.learn(relation_columns(record.relation))
+        if record.commit_lsn != self._commit_lsn:
+            self._last_commit_lsn, self._commit_lsn = self._commit_lsn, record.commit_lsn
+        event = from_pgoutput(record, db=self.database, last_commit_lsn=self._last_commit_lsn)
         if event is not None:
             buffer.add(event)
 

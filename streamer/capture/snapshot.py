@@ -39,6 +39,13 @@ def start_cursor(mode: Mode, status: str | None, cursor: int | None) -> int | No
     return 0
 
 
+def snapshot_mark(*, first: bool, last: bool) -> Literal["first", "last", "true"]:
+    """Debezium's `source.snapshot` for a snapshot row: "first" for the snapshot's first row,
+    "last" for its last (known when a page comes back short; after a full last page no row is
+    marked), "true" for the others."""
+    return "first" if first else "last" if last else "true"
+
+
 async def run_snapshot(conn: asyncpg.Connection, buffer: EventBuffer, settings: SourceSettings, *, name: str,
                        connector: Connector, metrics: Metrics, page: int = 1000) -> int:
     """Produce the snapshot (or its remainder); return the number of rows produced."""
@@ -58,10 +65,13 @@ async def run_snapshot(conn: asyncpg.Connection, buffer: EventBuffer, settings: 
             rows = await conn.fetch(query, cursor, page)
         if not rows:
             break
-        ts = now_ms()
-        for row in rows:
+        ts, last_page = now_ms(), len(rows) < page
+        for n, row in enumerate(rows):
+            mark = snapshot_mark(first=cursor == 0 and produced == 0 and n == 0,
+                                 last=last_page and n == len(rows) - 1)
             buffer.add(from_row("r", None, loads_exact(row["row"]), connector=connector, db=settings.database,
-                                table=settings.table, ts_ms=ts, snapshot=True))
+                                table=settings.table, ts_ms=ts, snapshot=True, snapshot_mark=mark,
+                                schema_name=settings.schema_name))
         await buffer.flush()
         cursor = rows[-1]["id"]
         await _save(conn, name, "running", cursor)

@@ -127,7 +127,7 @@ def mapping_import(path: Annotated[Path, typer.Argument(help="A mapping file to 
     with reported():
         mapping = import_mapping(settings, path)
     out.print(f"installed {len(mapping.field_mappings)} field mapping(s) as {settings.sink.mapping_file}; "
-              "restart the sink to use it", highlight=False)
+              "a running sink takes it up within seconds", highlight=False)
 
 
 @app.command("check")
@@ -188,3 +188,6 @@ _register_history(app)
 from streamer.cli.verify import register as _register_verify  # noqa: E402
 
 _register_verify(app)
+from streamer.cli.notify import register as _register_notify  # noqa: E402
+
+_register_notify(app)

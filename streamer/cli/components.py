@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from streamer.capture.component import CaptureComponent
 from streamer.config import Settings
 from streamer.errors import ConfigError
@@ -48,9 +50,11 @@ FACTORIES["exporter"] = _exporter
 
 
 def _monitor(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.cli.console import jwt_check, operations
     from streamer.monitor.component import MonitorComponent
 
-    return MonitorComponent(settings, metrics)
+    # The console's checks, verify, mapping and JWT check belong to other features: passed in, not imported.
+    return MonitorComponent(settings, metrics, operations(settings), jwt_check(settings))
 
 
 FACTORIES["monitor"] = _monitor
@@ -65,9 +69,33 @@ def _verify(settings: Settings, metrics: Metrics) -> Component:
 FACTORIES["verify"] = _verify
 
 
+def _notify(settings: Settings, metrics: Metrics) -> Component:
+    from streamer.notify.component import NotifyComponent
+
+    return NotifyComponent(settings, metrics)
+
+
+FACTORIES["notify"] = _notify
+
+
+def readiness_of(components: Sequence[Component]) -> Callable[[], dict[str, tuple[bool, bool]]]:
+    """Each component's (ready, alive), as /readyz and /healthz tell them: what the notifier watches."""
+
+    def states() -> dict[str, tuple[bool, bool]]:
+        return {c.name: (c.ready(), getattr(c, "healthy", lambda: True)()) for c in components}
+
+    return states
+
+
 def build_components(settings: Settings, metrics: Metrics) -> list[Component]:
     missing = [name for name in settings.run.components if name not in FACTORIES]
     if missing:
         raise ConfigError([f"STREAMER_RUN__COMPONENTS: {', '.join(missing)} not built in this version "
                            f"(available: {', '.join(FACTORIES) or 'none yet'})"])
-    return [FACTORIES[name](settings, metrics) for name in settings.run.components]
+    built = [FACTORIES[name](settings, metrics) for name in settings.run.components]
+    from streamer.notify.component import NotifyComponent
+
+    for component in built:
+        if isinstance(component, NotifyComponent):  # the sink's readiness, without importing the sink
+            component.watch(readiness_of([c for c in built if c is not component]))
+    return built

@@ -29,9 +29,12 @@ from typing import Any, Protocol
 import asyncpg
 
 from connectors.kafka.client import Producer
+from connectors.kafka.settings import KafkaSettings
 from connectors.postgres import slot as pg
+from connectors.postgres.columns import table_columns
 from connectors.postgres.errors import translate_errors
-from schemas.event import HEADER_JOB_GENERATION, ChangeEvent, KafkaRecord, from_row, now_ms, to_record
+from schemas.debezium import Encoder
+from schemas.event import HEADER_JOB_GENERATION, ChangeEvent, KafkaRecord, from_row, now_ms
 from schemas.json_exact import loads as loads_exact
 from streamer.config import Settings
 from streamer.history.keyset import Cursor, DateField, count_query, day_progress, page_args, page_query, range_bounds
@@ -122,11 +125,13 @@ class RetryRows:
         return Page([loads_exact(r["row"]) for r in rows], {"id": rows[-1]["id"]})
 
 
-def job_record(job: Job, event: ChangeEvent) -> KafkaRecord:
-    """The record for one of `job`'s events: its headers name the job's generation too, so the
-    sink can tell this run's outcomes from those of a run a reset replaced."""
-    key, value, headers = to_record(event)
-    return key, value, [*headers, (HEADER_JOB_GENERATION, str(job.generation).encode("ascii"))]
+def job_record(job: Job, event: ChangeEvent, encoder: Encoder | None = None) -> KafkaRecord:
+    """The record for one of `job`'s events (an export reads rows, never deletes: one record): its
+    headers name the job's generation too, so the sink can tell this run's outcomes from those of
+    a run a reset replaced."""
+    encoder = encoder or Encoder(KafkaSettings().encoder_options(KafkaSettings().topic_prefix))
+    [record] = encoder.records(event, [(HEADER_JOB_GENERATION, str(job.generation).encode("ascii"))])
+    return record
 
 
 def lock_key(job_id: str) -> int:
@@ -170,14 +175,18 @@ class JobRunner:
     async def produce(self, job: Job, source: RowSource) -> Outcome:
         """Produce pages from the saved cursor on; "finished" once no row is left."""
         topic, size, cursor = self.settings.kafka.leads_topic, self.settings.history.page_size, job.cursor
-        db, table = self.settings.source.database, self.settings.source.table
+        s = self.settings.source
+        db, table = s.database, s.table
+        encoder = Encoder(self.settings.kafka.encoder_options(
+            self.settings.kafka.topic_prefix, await table_columns(self.conn, s.schema_name, table), topic=topic))
         while not self.stopping.is_set():
             page = await source.page(self.conn, cursor, size)
             if page is None:
                 return "finished"
             ts = now_ms()
             await self.producer.send_batch(topic, [job_record(job, from_row(
-                "r", None, row, connector="export", db=db, table=table, ts_ms=ts, job_id=job.id, snapshot=True))
+                "r", None, row, connector="export", db=db, table=table, ts_ms=ts, job_id=job.id, snapshot=True,
+                schema_name=s.schema_name), encoder)
                 for row in page.rows])
             self.metrics.history_rows_produced(job.kind, len(page.rows))
             status = await store.save_page(self.conn, job, page.cursor, len(page.rows), page.processing_date,

@@ -2,12 +2,27 @@
 
     GET  /monitor                          the page (static HTML + vanilla JS, no build step)
     GET  /monitor/api/jobs                 latest jobs with progress, plus a summary
-    GET  /monitor/api/errors[?job=<id>]    latest lead errors, lead data masked
+    GET  /monitor/api/errors               latest lead errors, lead data masked
+                                           (?job=<id>&status=<http status>&since=<iso>&until=<iso>&limit=)
+    GET  /monitor/api/errors/{id}          one error for its drawer: response body, fields sent, lead (masked)
     GET  /monitor/api/health               capture and sink figures from this process's metrics
-    POST /monitor/api/jobs/{id}/{action}   pause | resume | reset; `Authorization: Bearer <admin token>`
+    GET  /monitor/api/metrics/history      the last hour of this process's figures, for the charts
+    GET  /monitor/api/mapping              the field mapping in use (the seed's JSON)
+  with `Authorization: Bearer <admin token>`, each written to the audit log:
+    POST /monitor/api/jobs/{id}/{action}   pause | resume | reset | cancel | retry (its failed leads)
+    POST /monitor/api/errors/{id}/retry    re-send one failed lead (a retry job)
+    POST /monitor/api/errors/purge         {"older_than_days": 90}
+    POST /monitor/api/exports              {"start", "end", "date_field", "mapping"?}: a new export job
+    PUT  /monitor/api/mapping              the seed's JSON: validated against the destination, installed
+    POST /monitor/api/checks/{check}       schema | reload-cache | connection
+    POST /monitor/api/verify               {"repair": false, "delete_extra": false}
 
 Reads are open like /metrics (the service listens on loopback unless told otherwise); actions
-need the configured admin token, and are refused (403) when none is configured.
+need the configured admin token or a JWT with the service_role (checked with the webhook's
+settings, `webhook.jwt_secret`, when the command layer passes a `JwtCheck`), and are refused
+(403) when neither is configured. The actions
+that belong to other features (checks, verify, mapping) run through `Operations`, given by the
+command layer; without them those routes answer 501.
 """
 
 from __future__ import annotations
@@ -26,7 +41,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from connectors.postgres.errors import PostgresError
+from connectors.redaction import mask_urls
+from streamer.errors import StreamerError
 from streamer.logging import get_logger
+from streamer.monitor.actions import Actions
+from streamer.monitor.forms import FormError, moment, status_filter
+from streamer.monitor.operations import Operations
+from streamer.monitor.samples import Ring, series
 from streamer.monitor.store import ACTIONS, parse_job_id
 from streamer.state.errors import ConcurrentChange, InvalidTransition, JobNotFound
 from streamer.state.jobs import Action
@@ -50,9 +71,20 @@ class Store(Protocol):
 
     async def summary(self) -> dict[str, Any]: ...
 
-    async def errors(self, limit: int = 50, job_id: str | None = None) -> list[dict[str, Any]]: ...
+    async def errors(self, limit: int = 50, job_id: str | None = None, *, status: int | None = None,
+                     since: Any = None, until: Any = None) -> list[dict[str, Any]]: ...
+
+    async def error(self, error_id: int) -> dict[str, Any] | None: ...
 
     async def act(self, job_id: str, action: Action) -> dict[str, Any]: ...
+
+    async def create_export(self, form: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    async def retry(self, *, job_id: str | None = None, error_ids: tuple[int, ...] = ()) -> dict[str, Any] | None: ...
+
+    async def purge(self, older_than: Any) -> int: ...
+
+    async def record(self, action: str, parameters: dict[str, Any]) -> None: ...
 
 
 def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -102,6 +134,10 @@ def health_figures(registry: CollectorRegistry) -> dict[str, Any]:
     }
 
 
+# A bearer token → whether it is a valid JWT with an allowed role (given by the command layer).
+JwtCheck = Callable[[str], bool]
+
+
 def bearer_ok(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
@@ -111,8 +147,10 @@ class MonitorApi:
     """The handlers, over a store that appears once the component has connected."""
 
     def __init__(self, store: Callable[[], Store | None], registry: CollectorRegistry,
-                 admin_token: str | None) -> None:
-        self._store, self.registry, self._token = store, registry, admin_token
+                 admin_token: str | None, operations: Operations | None = None, ring: Ring | None = None,
+                 jwt_check: JwtCheck | None = None) -> None:
+        self._store, self.registry, self._token, self._jwt = store, registry, admin_token, jwt_check
+        self.operations, self.ring = operations, ring
 
     def _guard(self, handler: Callable[[Request, Store], Awaitable[Response]]) -> Callable[
             [Request], Awaitable[Response]]:
@@ -125,6 +163,8 @@ class MonitorApi:
                 return await handler(request, store)
             except JobNotFound:
                 return problem(404, "no such job")
+            except FormError as exc:
+                return problem(422, str(exc))
             except (InvalidTransition, ConcurrentChange) as exc:
                 return problem(409, str(exc))
             except (PostgresError, asyncpg.PostgresError, OSError) as exc:
@@ -136,22 +176,80 @@ class MonitorApi:
         return json_response({"jobs": await store.jobs(limit_param(request)), "summary": await store.summary()})
 
     async def errors(self, request: Request, store: Store) -> Response:
-        job = request.query_params.get("job")
-        return json_response({"errors": await store.errors(limit_param(request),
-                                                           parse_job_id(job) if job else None)})
+        q = request.query_params
+        job = q.get("job")
+        return json_response({"errors": await store.errors(
+            limit_param(request), parse_job_id(job) if job else None, status=status_filter(q.get("status")),
+            since=moment(q.get("since"), "since"), until=moment(q.get("until"), "until"))})
+
+    async def error(self, request: Request, store: Store) -> Response:
+        found = await store.error(request.path_params["error_id"])
+        return json_response({"error_row": found}) if found else problem(404, "no such error row")
+
+    def _admin(self, handler: Callable[[Request, Store], Awaitable[Response]]) -> Callable[
+            [Request], Awaitable[Response]]:
+        """`handler` behind the admin token or a service_role JWT (403 with neither configured, 401
+        without a good one)."""
+        async def checked(request: Request, store: Store) -> Response:
+            if self._token is None and self._jwt is None:
+                return problem(403, "actions are disabled: set STREAMER_MONITOR__ADMIN_TOKEN")
+            if not self._authorised(request):
+                return problem(401, "a valid admin token is required",
+                               {"WWW-Authenticate": 'Bearer realm="monitor"'})
+            return await handler(request, store)
+        return self._guard(checked)
+
+    def _authorised(self, request: Request) -> bool:
+        if self._token is not None and bearer_ok(request, self._token):
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return self._jwt is not None and scheme.lower() == "bearer" and self._jwt(given.strip())
 
     async def action(self, request: Request, store: Store) -> Response:
-        if self._token is None:
-            return problem(403, "job actions are disabled: set STREAMER_MONITOR__ADMIN_TOKEN")
-        if not bearer_ok(request, self._token):
-            return problem(401, "a valid admin token is required", {"WWW-Authenticate": 'Bearer realm="monitor"'})
         action = request.path_params["action"]
-        if action not in ACTIONS:
-            return problem(404, f"unknown action {action!r} ({', '.join(ACTIONS)})")
+        if action not in (*ACTIONS, "retry"):
+            return problem(404, f"unknown action {action!r} ({', '.join((*ACTIONS, 'retry'))})")
         job_id = parse_job_id(request.path_params["job_id"])
+        if action == "retry":  # the job's failed leads, re-sent as a retry job
+            return self._retried(await store.retry(job_id=job_id), job=job_id)
         job = await store.act(job_id, cast(Action, action))
         log.info("monitor: job action", job_id=str(job_id), action=action, status=job["status"])
         return json_response({"job": job})
+
+    async def retry_error(self, request: Request, store: Store) -> Response:
+        error_id = int(request.path_params["error_id"])
+        return self._retried(await store.retry(error_ids=(error_id,)), error=error_id)
+
+    @staticmethod
+    def _retried(created: dict[str, Any] | None, **what: Any) -> Response:
+        if created is None:
+            return problem(404, "no error row matches: nothing to retry")
+        log.info("monitor: retry job created", job_id=created["job"]["id"], rows=created["rows"], **what)
+        return json_response(created)
+
+    def _operation(self, name: str) -> Callable[[Request, Store], Awaitable[Response]]:
+        async def handler(request: Request, store: Store) -> Response:
+            return await Actions(self.operations, json_response).run(store, request, name)
+        return handler
+
+    async def check(self, request: Request, store: Store) -> Response:
+        name = {"schema": "validate_schema", "reload-cache": "reload_cache",
+                "connection": "test_connection"}.get(request.path_params["check"])
+        if name is None:
+            return problem(404, "unknown check (schema, reload-cache, connection)")
+        return await self._operation(name)(request, store)
+
+    async def mapping(self, _: Request) -> Response:
+        if self.operations is None:
+            return problem(501, "the mapping is not wired in this process")
+        try:
+            return json_response(await self.operations.current_mapping())
+        except StreamerError as exc:  # the configured file is missing or not a mapping: say which
+            return problem(422, mask_urls(str(exc)))
+
+    async def metrics_history(self, _: Request) -> Response:
+        samples = self.ring.samples() if self.ring else []
+        return json_response({"every": self.ring.every if self.ring else None, "series": series(samples)})
 
     async def health(self, _: Request) -> Response:
         return json_response(health_figures(self.registry))
@@ -169,7 +267,16 @@ class MonitorApi:
             Route("/monitor/api/jobs", self._guard(self.jobs)),
             Route("/monitor/api/errors", self._guard(self.errors)),
             Route("/monitor/api/health", self.health),
-            Route("/monitor/api/jobs/{job_id}/{action}", self._guard(self.action), methods=["POST"]),
+            Route("/monitor/api/errors/{error_id:int}", self._guard(self.error)),
+            Route("/monitor/api/metrics/history", self.metrics_history),
+            Route("/monitor/api/mapping", self.mapping, methods=["GET"]),
+            Route("/monitor/api/jobs/{job_id}/{action}", self._admin(self.action), methods=["POST"]),
+            Route("/monitor/api/errors/{error_id:int}/retry", self._admin(self.retry_error), methods=["POST"]),
+            Route("/monitor/api/errors/purge", self._admin(self._operation("purge")), methods=["POST"]),
+            Route("/monitor/api/exports", self._admin(self._operation("export")), methods=["POST"]),
+            Route("/monitor/api/mapping", self._admin(self._operation("mapping")), methods=["PUT"]),
+            Route("/monitor/api/checks/{check}", self._admin(self.check), methods=["POST"]),
+            Route("/monitor/api/verify", self._admin(self._operation("verify")), methods=["POST"]),
             Mount("/monitor/static", StaticFiles(directory=STATIC), name="monitor-static"),
         ]
 

@@ -2,9 +2,10 @@
 
 Jobs, errors and the operator actions go through the history engine (`streamer.state.store`,
 `streamer.state.failures`), so the page, the CLI and the exporter share one state machine and
-one audit log; this module only shapes what the page may see: progress and success rates added,
-and of an error row only its status and masked message (never the lead snapshot, the fields sent
-or the destination's response body).
+one audit log; this module only shapes what the page may see: progress and success rates added;
+in the error list an error row's status and masked message; in its drawer (`error_detail`) the
+response body with each text masked like the message, the names of the fields sent, and the lead snapshot with
+personal data masked (`masking.py`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import asyncpg
 
 from connectors.redaction import mask_message
-from streamer.state import failures
+from streamer.monitor.forms import ExportForm
+from streamer.monitor.masking import mask_body, mask_lead
+from streamer.state import audit, failures
 from streamer.state import store as jobs
 from streamer.state.errors import JobNotFound
 from streamer.state.jobs import OPERATOR_ACTIONS, Action, allowed_from
@@ -56,6 +60,18 @@ def error_view(error: failures.ErrorRow) -> dict[str, Any]:
     return view
 
 
+def error_detail(error: failures.ErrorRow) -> dict[str, Any]:
+    """An error row for its drawer: the list's fields, the response body masked, the fields sent
+    (column names), and the lead snapshot with personal data masked."""
+    view = error_view(error)
+    view["response_body"] = mask_body(error.response_body)
+    sent = error.fields_sent
+    view["fields_sent"] = sent if isinstance(sent, list) and all(isinstance(f, str) for f in sent) \
+        else mask_lead(sent)
+    view["lead_snapshot"] = mask_lead(error.lead_snapshot)
+    return view
+
+
 def parse_job_id(value: str) -> str:
     """A full job id, canonical; JobNotFound for anything else (no prefix matching from the web)."""
     try:
@@ -87,9 +103,45 @@ class JobStore:
         summary["success_rate"] = summary["exported"] / done if done else None
         return summary
 
-    async def errors(self, limit: int = 50, job_id: str | None = None) -> list[dict[str, Any]]:
+    async def errors(self, limit: int = 50, job_id: str | None = None, *, status: int | None = None,
+                     since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
         async with self._conn() as conn:
-            return [error_view(e) for e in await failures.list_errors(conn, job_id=job_id, limit=limit)]
+            return [error_view(e) for e in await failures.list_errors(
+                conn, job_id=job_id, limit=limit, status=status, since=since, until=until)]
+
+    async def error(self, error_id: int) -> dict[str, Any] | None:
+        async with self._conn() as conn:
+            row = await failures.get_error(conn, error_id)
+        return None if row is None else error_detail(row)
+
+    async def create_export(self, form: ExportForm, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A pending export job (audited `export.start`); the exporter component takes it up."""
+        async with self._conn() as conn:
+            job = await jobs.create_job(conn, kind="export", actor=self.actor, start_date=form.start,
+                                        end_date=form.end, date_field=form.date_field,
+                                        options={"via": "monitor", **(extra or {})})
+        assert job is not None  # only scheduled jobs can conflict
+        return job_view(job)
+
+    async def retry(self, *, job_id: str | None = None, error_ids: tuple[int, ...] = ()) -> dict[str, Any] | None:
+        """A retry job for one job's error rows or the given ones (audited `retry.start`); None
+        when no row matches."""
+        async with self._conn() as conn:
+            created = await failures.create_retry_or_none(conn, actor=self.actor, job_id=job_id,
+                                                          error_ids=error_ids)
+        if created is None:
+            return None
+        return {"job": job_view(created[0]), "rows": created[1]}
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Delete error rows older than `older_than` (audited `errors.purge`)."""
+        async with self._conn() as conn:
+            return await failures.purge(conn, older_than, actor=self.actor)
+
+    async def record(self, action: str, parameters: dict[str, Any]) -> None:
+        """An audit entry for an action that writes nothing of its own here (a check, a reload)."""
+        async with self._conn() as conn:
+            await audit.record(conn, actor=self.actor, action=action, parameters=parameters)
 
     async def act(self, job_id: str, action: Action) -> dict[str, Any]:
         """Apply an operator action through the history engine (audited as `self.actor`)."""

@@ -8,8 +8,9 @@
 Rules, in the order they apply to each record (offset order):
 
 1. No value (a Kafka tombstone, which Debezium writes after a delete): skipped, `tombstone`.
-2. A value that is not a `ChangeEvent` with an integer lead id: a `Poison` for the dead-letter
-   topic, never an exception.
+2. A value that is not a change event (either event format, docs/event-format.md) with an
+   integer lead id: a `Poison` for the dead-letter topic, never an exception. Each value is
+   parsed once (`schemas.debezium.decode`: orjson, exact numbers, no pydantic model).
 3. A delete when `delete_mode="ignore"`: skipped, `delete_ignored`, as if it never happened.
 4. The lead's events fold into its latest state; the last event wins, delete or upsert.
    PostgREST answers 500 / 21000 to a merge batch that repeats a key (docs/postgrest.md §2.2), and
@@ -17,7 +18,8 @@ Rules, in the order they apply to each record (offset order):
    An event that left unchanged TOAST columns out of `after` keeps the values an earlier event
    of the batch gave them.
 5. Loop filter (docs/design.md, Loop prevention): a lead all of whose events in the batch carry a
-   `sync_source` in `skip_sync_sources` is not written; its events count as `echo:<source>`.
+   `sync_source` (the record's header, the legacy format's `source.sync_source`, else the row's
+   own column) in `skip_sync_sources` is not written; its events count as `echo:<source>`.
    A lead with at least one event of ours is written in its latest state even when that state
    came from an echo: the echo is the full source row, ours included, and writing an older
    state instead would undo the destination's own change.
@@ -44,9 +46,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import orjson
-from pydantic import ValidationError
 
-from schemas.event import ChangeEvent
+from schemas.debezium import LEAD_KINDS, Change, EventError, Kind, decode
+from schemas.event import HEADER_SYNC_SOURCE
 from schemas.lead import SYNC_SOURCE_LOCAL
 from schemas.mapping import IDENTITY, SYNC_SOURCE_COLUMN, FieldMapping
 from streamer.sections import SinkSettings
@@ -167,6 +169,7 @@ class PlanOptions:
     delete_mode: Literal["propagate", "ignore"] = "propagate"
     key_column: str = "id"  # the source's name; events are keyed on it
     stamp: str = SYNC_SOURCE_LOCAL
+    kinds: Mapping[str, Kind] = field(default_factory=lambda: LEAD_KINDS, hash=False)  # schemaless values
 
     def __post_init__(self) -> None:
         if self.mapping.destination_name(self.key_column) is None:
@@ -202,7 +205,7 @@ def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions
     leads: dict[int, _Lead] = {}
     superseded = 0
     for record in ordered:
-        decoded = _decode(record)
+        decoded = _decode(record, options.kinds)
         if isinstance(decoded, Poison):
             poison.append(decoded)
         elif decoded is None:
@@ -229,25 +232,30 @@ def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions
     )
 
 
-def _decode(record: RecordLike) -> tuple[int, ChangeEvent] | Poison | None:
-    """The lead id and event, None for a tombstone, or a Poison saying what is wrong."""
+def _decode(record: RecordLike, kinds: Mapping[str, Kind] = LEAD_KINDS) -> tuple[int, Change] | Poison | None:
+    """The lead id and change, None for a tombstone, or a Poison saying what is wrong (never a
+    value of the lead's: the reason reaches logs)."""
     if record.value is None:
         return None
     try:
-        event = ChangeEvent.from_bytes(record.value)
+        event = decode(record.value, kinds)
     except orjson.JSONDecodeError as exc:
         return _poison(record, f"not JSON: {exc}")
-    except ValidationError as exc:
-        # include_input=False: the error must not carry the lead's values into logs.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
-                             for e in exc.errors(include_input=False, include_url=False))
-        return _poison(record, f"not a change event: {problems}")
+    except EventError as exc:
+        return _poison(record, f"not a change event: {exc}")
+    except ValueError as exc:  # a converted column (date, time, json) that does not convert
+        return _poison(record, f"not a change event: a column value does not convert ({type(exc).__name__})")
     try:
         lead_id = event.key()
     except ValueError as exc:
         return _poison(record, str(exc))
-    if isinstance(lead_id, bool) or not isinstance(lead_id, int):
+    if type(lead_id) is not int:
         return _poison(record, f"the lead id is a {type(lead_id).__name__}, not an integer")
+    if event.sync_source is None:
+        for name, value in record.headers or ():
+            if name == HEADER_SYNC_SOURCE:
+                event.sync_source = value.decode("utf-8", "replace")
+                break
     return lead_id, event
 
 
@@ -255,15 +263,15 @@ def _poison(record: RecordLike, reason: str) -> Poison:
     return Poison(record.offset, record.key, record.value, reason[:MAX_REASON])
 
 
-def _fold(previous: _Lead | None, event: ChangeEvent, offset: int, options: PlanOptions) -> _Lead:
+def _fold(previous: _Lead | None, event: Change, offset: int, options: PlanOptions) -> _Lead:
     """`previous` (the lead's state so far in the batch) updated with `event`."""
     if event.op == "d":
         after = None
     else:
-        assert event.after is not None  # ChangeEvent guarantees an image for c/u/r
-        after = dict(event.after)
+        assert event.after is not None  # decode guarantees an image for c/u/r
+        after = event.after  # decoded for this plan alone: no copy needed
         if previous is not None and previous.after is not None:
-            for column in event.unchanged_toast:
+            for column in event.unchanged:
                 if column in previous.after:
                     after[column] = previous.after[column]
     lead = _Lead(after) if previous is None else previous
@@ -275,15 +283,16 @@ def _fold(previous: _Lead | None, event: ChangeEvent, offset: int, options: Plan
             lead.echoes = Counter()
         lead.echoes[origin] += 1
     else:
-        ts = event.source.ts_ms
+        ts = event.ts_ms
         lead.source_ts_ms = ts if lead.source_ts_ms is None else min(lead.source_ts_ms, ts)
     return lead
 
 
-def _origin(event: ChangeEvent) -> str | None:
-    """Who wrote the row: the envelope's routing field, else the row image's own column."""
-    if event.source.sync_source is not None:
-        return event.source.sync_source
+def _origin(event: Change) -> str | None:
+    """Who wrote the row: the routing header (or the legacy envelope's field), else the row
+    image's own column."""
+    if event.sync_source is not None:
+        return event.sync_source
     image = event.after if event.after is not None else event.before
     value = (image or {}).get(SYNC_SOURCE_COLUMN)
     return value if isinstance(value, str) else None

@@ -9,7 +9,10 @@ a batch that is not full leaves at once unless a partial batch of its partition 
 (then it fills for up to `linger_ms`), so a lone change is sent at once and batches fill under
 load. Offsets are committed only up to the lowest unfinished record of each partition
 (offsets.py). `stop_at` turns it into a burst run (a replay) that returns once every partition
-reached its end offset.
+reached its end offset. A new field mapping installed while it runs (mapping_watch.py) ends the
+session after a drain, and the next one uses it. Every LAG_REFRESH_SECONDS it also reads the
+topic's replication from the cluster's metadata (`streamer_kafka_under_replicated_partitions`,
+docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from streamer.sink.deleted import RecentDeletes
 from streamer.sink.failures import FailureRecorder
 from streamer.sink.health import SinkHealth
 from streamer.sink.lander import Abandoned, Lander
+from streamer.sink.mapping_watch import MappingWatch
 from streamer.sink.offsets import OffsetTracker
 from streamer.sink.order import select
 from streamer.sink.ratelimit import RateLimiter
@@ -75,19 +79,29 @@ class SinkComponent:
         self.health = SinkHealth()
         self.deleted = RecentDeletes()  # kept across rebalances: see deleted.py
         self._consuming = False
+        self._reload = False  # the session ended to take up a new field mapping
+        self.watch = MappingWatch(None)
 
     def ready(self) -> bool:
-        """Consuming, not blocked, and not retrying the destination for longer than
-        `sink.unready_after_seconds` (/readyz; /healthz stays the liveness check)."""
+        """Consuming, not blocked, and neither retrying the destination nor waiting for one of its
+        answers for longer than `sink.unready_after_seconds` (/readyz; /healthz stays the
+        liveness check)."""
         unready_after = self.settings.sink.unready_after_seconds
-        return self._consuming and not self.health.is_blocked and not self.health.degraded_longer_than(unready_after)
+        return (self._consuming and not self.health.is_blocked
+                and not self.health.degraded_longer_than(unready_after)
+                and not self.health.waiting_longer_than(unready_after))
 
     def healthy(self) -> bool:
         return not self.health.is_blocked
 
     async def run(self, stopping: asyncio.Event) -> None:
-        await run_with_restarts("sink", lambda: self._session(stopping), stopping, retriable=RETRIABLE,
-                                after=self._stopped)
+        while True:
+            self._reload = False
+            await run_with_restarts("sink", lambda: self._session(stopping), stopping, retriable=RETRIABLE,
+                                    after=self._stopped)
+            if not self._reload or stopping.is_set():
+                return
+            log.info("sink: field mapping file changed; consuming again with it", file=str(self.watch.path))
 
     def _stopped(self) -> None:
         self._consuming = False
@@ -99,29 +113,33 @@ class SinkComponent:
             client = PostgrestClient.from_settings(s.destination, max_connections=2 * s.sink.max_in_flight,
                                                    headers={SYNC_SOURCE_HEADER: SYNC_SOURCE_LOCAL})
             stack.push_async_callback(client.aclose)
+            # Stamped before the file is read: a mapping installed meanwhile is noticed, not lost.
+            self.watch = MappingWatch(s.sink.mapping_file if self.stop_at is None else None)
             mapping = await checked_mapping(client, s, self.health, stopping)
             if mapping is None:
                 return
             pool = await asyncpg.create_pool(s.source.dsn.get_secret_value(), min_size=1, max_size=2)
             stack.push_async_callback(pool.close)
             dlq = f"{self.topic}.dlq"
-            async with Admin(s.kafka) as admin:
-                await admin.ensure_topic(self.topic)
-                await admin.ensure_topic(dlq)
+            # Kept open: it also reads the topic's replication every LAG_REFRESH_SECONDS.
+            admin = await stack.enter_async_context(Admin(s.kafka))
+            await admin.ensure_topic(self.topic)
+            await admin.ensure_topic(dlq)
             producer = await stack.enter_async_context(Producer(s.kafka))
             loop = _Loop(self, stopping, PlanOptions.from_settings(s.sink, mapping),
                          Lander(client, s.destination.table, policy=RetryPolicy.from_settings(s.sink),
                                 limiter=RateLimiter(s.sink.requests_per_second), metrics=self.metrics,
                                 health=self.health, stopping=stopping, max_rows=s.sink.batch_size),
-                         FailureRecorder(pool, producer, dlq, self.metrics))
+                         FailureRecorder(pool, producer, dlq, self.metrics), self.watch)
             loop.lander.on_congestion = loop.congested
             consumer = await stack.enter_async_context(
                 Consumer(s.kafka, self.topic, group_id=self.group_id, listener=loop.listener,
                          max_partition_fetch_bytes=FETCH_PARTITION_BYTES, fetch_max_bytes=FETCH_MAX_BYTES))
-            loop.consumer = consumer
+            loop.consumer, loop.admin = consumer, admin
             self._consuming = True
             log.info("sink consuming", topic=self.topic, group=self.group_id)
             await loop.run()
+            self._reload = loop.reload
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -139,10 +157,13 @@ class _Loop:
     """One consuming session: buffers, in-flight batches, commits."""
 
     def __init__(self, sink: SinkComponent, stopping: asyncio.Event, options: PlanOptions, lander: Lander,
-                 recorder: FailureRecorder) -> None:
+                 recorder: FailureRecorder, watch: MappingWatch | None = None) -> None:
         self.sink, self.stopping, self.options = sink, stopping, options
+        self.watch = watch or MappingWatch(None)
+        self.reload = False  # ended to take up a new field mapping
         self.lander, self.recorder = lander, recorder
         self.consumer: Consumer | None = None
+        self.admin: Admin | None = None
         self.listener = _Listener(self)
         s = sink.settings.sink
         self.batch_size, self.linger = s.batch_size, s.linger_ms / 1000
@@ -193,6 +214,9 @@ class _Loop:
                 await self._refresh_ends()
                 self._report_lag()
                 if self.sink.stop_at is not None and await self._burst_done():
+                    break
+                if self.watch.changed():  # drained below, then the next session reads it
+                    self.reload = True
                     break
         except BaseException:
             # The session is failing: its batches in flight have no owner left to commit them.
@@ -339,6 +363,7 @@ class _Loop:
         if time.monotonic() - self.ends_asked < LAG_REFRESH_SECONDS:
             return
         self.ends_asked = time.monotonic()
+        await self._report_replication()
         assigned = list(self.raw.assignment())
         if not assigned:
             return
@@ -348,6 +373,19 @@ class _Loop:
             log.debug("end offsets not read", error=str(exc))
             return
         self.ends.update({tp: end for tp, end in ends.items() if end is not None})
+
+    async def _report_replication(self) -> None:
+        """streamer_kafka_under_replicated_partitions for the topic, from the cluster's metadata."""
+        if self.admin is None:
+            return
+        topic = self.sink.topic
+        try:
+            under = await asyncio.wait_for(self.admin.under_replicated([topic]), 10.0)
+        except (KafkaConnectorError, TimeoutError) as exc:  # asked again next round
+            log.debug("replication not read", error=str(exc))
+            return
+        if topic in under:
+            self.sink.metrics.kafka_under_replicated(topic, under[topic])
 
     def _report_lag(self) -> None:
         """Lag = the partition's end (the newer of the fetch's high-water mark and the broker's

@@ -5,8 +5,11 @@ Transitions are logged once each, so an outage of any length gives two lines, no
 
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Literal
 
 from streamer.logging import get_logger
@@ -30,6 +33,10 @@ class SinkHealth:
     reason: str = ""
     detail: str = ""
     since: float = 0.0
+    # Requests sent to the destination and not answered yet, by ticket: when each was sent. A
+    # destination that hangs (timeouts) gives no error to count for as long as the client waits.
+    _waiting: dict[int, float] = field(default_factory=dict)
+    _tickets: Iterator[int] = field(default_factory=itertools.count)
 
     def _move(self, state: State, reason: str, detail: str) -> None:
         if (state, reason) == (self.state, self.reason):
@@ -55,6 +62,22 @@ class SinkHealth:
     def degraded_longer_than(self, seconds: float) -> bool:
         """Retrying the destination for more than `seconds` (readiness turns false then)."""
         return self.state == "degraded" and time.monotonic() - self.since > seconds
+
+    @contextmanager
+    def awaiting_answer(self) -> Iterator[None]:
+        """Around one request to the destination: counted as waiting until it answers or fails."""
+        ticket = next(self._tickets)
+        self._waiting[ticket] = time.monotonic()
+        try:
+            yield
+        finally:
+            del self._waiting[ticket]
+
+    def waiting_longer_than(self, seconds: float) -> bool:
+        """A request has waited more than `seconds` for an answer (readiness turns false then,
+        long before the client's timeout makes it a retry)."""
+        now = time.monotonic()
+        return any(now - sent > seconds for sent in self._waiting.values())
 
     @property
     def is_blocked(self) -> bool:

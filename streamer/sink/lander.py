@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.errors import PostgrestError
+from schemas.debezium import decode_key
 from schemas.event import HEADER_JOB_GENERATION, HEADER_JOB_ID
 from schemas.mapping import IDENTITY
 from streamer.destination.drift import destination_drift
@@ -155,7 +156,8 @@ class Lander:
                 raise Abandoned()
             await self.limiter.acquire()
             try:
-                await send()
+                with self.health.awaiting_answer():
+                    await send()
             except PostgrestError as exc:
                 disposition = classify(exc)
                 if disposition is Disposition.PERMANENT:
@@ -322,7 +324,9 @@ def _filed(lead_id: int, run: JobRun | None, error: PostgrestError | None, reaso
 
 
 def _int_key(key: bytes | None) -> int:
+    """The lead id a record's key names, in either event format (`7` or `{"id": 7}`); 0 if none."""
     try:
-        return int(key or b"0")
+        lead_id = decode_key(key)
     except ValueError:
         return 0
+    return lead_id if type(lead_id) is int else 0

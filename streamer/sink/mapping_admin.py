@@ -60,17 +60,28 @@ def export(settings: Settings, path: Path) -> None:
 
 def import_mapping(settings: Settings, path: Path) -> FieldMapping:
     """Validate `path` (format, and columns against the destination) and install it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: not a field mapping ({problem(exc)})"]) from None
+    return asyncio.run(install(settings, data, origin=str(path),
+                               actor=settings.history.operator or audit.default_operator()))
+
+
+async def install(settings: Settings, data: bytes, *, origin: str, actor: str) -> FieldMapping:
+    """Validate `data` (the seed's JSON format, and its columns against the destination's schema)
+    and install it as `sink.mapping_file`, with an audit entry `mapping.import` by `actor`.
+    ConfigError naming the problem (`origin` says where the data came from) when it is refused."""
     target = settings.sink.mapping_file
     if target is None:
         raise ConfigError(["STREAMER_SINK__MAPPING_FILE: set it to the file the sink reads the mapping from"])
     try:
-        data = path.read_bytes()
         mapping = FieldMapping.from_json(data)
-    except (OSError, ValueError) as exc:
-        raise ConfigError([f"{path}: not a field mapping ({problem(exc)})"]) from None
-    unknown = asyncio.run(_unknown_columns(settings, mapping))
+    except ValueError as exc:
+        raise ConfigError([f"{origin}: not a field mapping ({problem(exc)})"]) from None
+    unknown = await _unknown_columns(settings, mapping)
     if unknown:
-        raise ConfigError([f"{path}: the destination table {settings.destination.table!r} has no column(s) "
+        raise ConfigError([f"{origin}: the destination table {settings.destination.table!r} has no column(s) "
                            f"{', '.join(sorted(unknown))} (`streamer validate schema` prints the SQL)"])
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -79,9 +90,9 @@ def import_mapping(settings: Settings, path: Path) -> FieldMapping:
         os.replace(temporary, target)
     except OSError as exc:
         raise ConfigError([f"cannot write {target} (STREAMER_SINK__MAPPING_FILE): {problem(exc)}"]) from None
-    asyncio.run(_audit(settings, {"file": str(path), "installed_as": str(target),
-                                  "sha256": hashlib.sha256(data).hexdigest(),
-                                  "fieldMappings": len(mapping.field_mappings)}))
+    await _audit(settings, actor, {"file": origin, "installed_as": str(target),
+                                   "sha256": hashlib.sha256(data).hexdigest(),
+                                   "fieldMappings": len(mapping.field_mappings)})
     return mapping
 
 
@@ -91,7 +102,6 @@ async def _unknown_columns(settings: Settings, mapping: FieldMapping) -> list[st
     return list(mapping.check_against(definition))
 
 
-async def _audit(settings: Settings, parameters: dict[str, object]) -> None:
+async def _audit(settings: Settings, actor: str, parameters: dict[str, object]) -> None:
     async with connect(settings.source.dsn.get_secret_value()) as conn:
-        await audit.record(conn, actor=settings.history.operator or audit.default_operator(),
-                           action="mapping.import", parameters=parameters)
+        await audit.record(conn, actor=actor, action="mapping.import", parameters=parameters)

@@ -68,13 +68,18 @@ def parse_duration(text: str) -> timedelta:
 
 
 async def list_errors(conn: asyncpg.Connection, *, job_id: str | None = None, lead_id: int | None = None,
-                      limit: int = 50) -> list[ErrorRow]:
-    """The newest error rows first, optionally of one job or one lead."""
+                      limit: int = 50, status: int | None = None, since: datetime | None = None,
+                      until: datetime | None = None) -> list[ErrorRow]:
+    """The newest error rows first, optionally of one job or one lead, with one HTTP status
+    (0: none recorded), recorded at or after `since` and before `until`."""
     with translate_errors("list errors"):
         rows = await conn.fetch(
             f"SELECT {_COLUMNS} FROM {ERRORS} WHERE ($1::uuid IS NULL OR job_id = $1::uuid) "
-            f"AND ($2::bigint IS NULL OR lead_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
-            job_id, lead_id, limit)
+            f"AND ($2::bigint IS NULL OR lead_id = $2) "
+            f"AND ($4::int IS NULL OR coalesce(response_status, 0) = $4) "
+            f"AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6) "
+            f"ORDER BY created_at DESC, id DESC LIMIT $3",
+            job_id, lead_id, limit, status, since, until)
     return [_row(r) for r in rows]
 
 

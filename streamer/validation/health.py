@@ -1,5 +1,5 @@
 """The running pipeline's health for `streamer doctor`: the capture slot, the sink's consumer
-lag, stuck export jobs and error-table growth. Each check is a pure verdict over facts (tested on
+lag, Kafka's replication, stuck export jobs and error-table growth. Each check is a pure verdict over facts (tested on
 literals) plus a small reader of those facts."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka.structs import TopicPartition
 
-from connectors.kafka.client import Consumer
+from connectors.kafka.client import Admin, Consumer
 from connectors.kafka.errors import translate_kafka_errors
-from connectors.kafka.settings import KafkaSettings
+from connectors.kafka.settings import KafkaSettings, replication_problem
 from connectors.postgres.errors import translate_errors
 from connectors.postgres.slot import SlotStatus, slot_status
 from streamer.validation.report import Check, Status
@@ -67,6 +67,31 @@ def lag_verdict(
         return Check(name, "warn", detail, "check that the sink runs and is healthy (/readyz, its logs); a "
                                            "blocked sink names its cause (auth, schema drift)")
     return Check(name, "ok", detail)
+
+
+def replication_verdict(replication_factor: int, live_brokers: int, under_replicated: Mapping[str, int]) -> Check:
+    """More replicas wanted than live brokers fails (a missing topic cannot be created); partitions
+    of our topics with fewer in-sync replicas than replicas warn (a broker is down or behind)."""
+    name = "kafka replication"
+    problem = replication_problem(replication_factor, live_brokers)
+    if problem:
+        return Check(name, "fail", problem, "set STREAMER_KAFKA__REPLICATION_FACTOR to the brokers you run "
+                                             "(3 with STREAMER_KAFKA__MIN_INSYNC_REPLICAS=2 on 3 brokers)")
+    detail = f"replication factor {replication_factor}, {live_brokers} live broker(s)"
+    behind = {t: n for t, n in under_replicated.items() if n}
+    if behind:
+        listed = ", ".join(f"{t}: {n}" for t, n in sorted(behind.items()))
+        return Check(name, "warn", f"{detail}; under-replicated partitions ({listed})",
+                     "a broker is down or catching up: start it again (docs/cluster.md); writes continue while "
+                     "min.insync.replicas replicas are in sync")
+    return Check(name, "ok", detail)
+
+
+async def replication(settings: KafkaSettings, topics: Sequence[str]) -> Check:
+    async with Admin(settings) as admin:
+        brokers = await admin.live_brokers()
+        under = await admin.under_replicated(topics)
+    return replication_verdict(settings.replication_factor, brokers, under)
 
 
 @dataclass(frozen=True)

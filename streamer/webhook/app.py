@@ -19,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from schemas.event import KafkaRecord, to_record
+from schemas.debezium import Encoder, EncoderOptions, model_columns
+from schemas.event import KafkaRecord
+from schemas.lead import SYNC_SOURCE_REMOTE, Lead
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sections import WebhookSettings
@@ -84,9 +86,12 @@ class WebhookHandler:
     """The endpoint: authenticate, read, validate, drop echoes, publish."""
 
     def __init__(self, *, keys: KeySource, publisher: Publisher, settings: WebhookSettings, metrics: Metrics,
-                 rules: Rules | None = None) -> None:
+                 rules: Rules | None = None, encoder: Encoder | None = None) -> None:
         self.settings, self._keys, self._publisher, self._metrics = settings, keys, publisher, metrics
         self._rules = rules or Rules(echo_sources=frozenset(settings.echo_sources), max_leads=settings.max_leads)
+        # The reverse topic's event format (docs/event-format.md): Gestão Scouter's column names.
+        self._encoder = encoder or Encoder(EncoderOptions(
+            name=SYNC_SOURCE_REMOTE, columns=model_columns(Lead, self._rules.mapping.destination_name)))
 
     async def endpoint(self, request: Request) -> Response:
         response = await self._handle(request)
@@ -102,7 +107,7 @@ class WebhookHandler:
         try:
             claims = await self._authenticate(request.headers.get("authorization"))
             accepted = accept(parse_json(await read_limited(request, self.settings.max_body_bytes)), self._rules)
-            records = [to_record(event) for event in accepted.events]
+            records = [record for event in accepted.events for record in self._encoder.records(event)]
         except AuthFailure as exc:
             named = {"field": "Authorization"} | ({"claim": exc.claim} if exc.claim else {})
             return self._refuse(401, exc.reason, {"error": "unauthorized", **named}, client=client, detail=str(exc),
@@ -115,7 +120,7 @@ class WebhookHandler:
         except InvalidBody as exc:
             reason = "invalid_json" if exc.status == 400 else "invalid_lead"
             return self._refuse(exc.status, reason, exc.body, client=client, detail=exc.body.get("error", ""))
-        if any(len(value) > MAX_RECORD_BYTES for _, value, _ in records):
+        if any(len(value or b"") > MAX_RECORD_BYTES for _, value, _ in records):
             return self._refuse(413, "lead_too_large", {"error": "payload too large"}, client=client,
                                 detail="one lead exceeds Kafka's record size")
         return await self._publish(records, accepted, claims, client)

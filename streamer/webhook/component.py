@@ -14,6 +14,8 @@ from starlette.routing import BaseRoute
 
 from connectors.kafka.client import Admin, Producer
 from connectors.kafka.errors import KafkaConnectorError
+from schemas.debezium import Encoder, model_columns
+from schemas.lead import Lead
 from schemas.mapping import FieldMapping
 from streamer.config import Settings
 from streamer.lifecycle import wait_until_set
@@ -41,8 +43,11 @@ class WebhookBridge:
                                         retry_after=hook.retry_after_seconds)
         rules = Rules(mapping=mapping or settings.sink.field_mapping(), echo_sources=frozenset(hook.echo_sources),
                       max_leads=hook.max_leads)
+        encoder = Encoder(settings.kafka.encoder_options(
+            settings.kafka.reverse_topic_prefix, model_columns(Lead, rules.mapping.destination_name),
+            topic=settings.kafka.reverse_topic))
         self.handler = WebhookHandler(keys=keys or key_source(hook), publisher=self.publisher, settings=hook,
-                                      metrics=metrics, rules=rules)
+                                      metrics=metrics, rules=rules, encoder=encoder)
 
     def http_routes(self) -> list[BaseRoute]:
         return webhook_routes(self.handler)

@@ -64,3 +64,16 @@ def test_a_jsonb_column_from_pgoutput_reaches_the_event_bytes_exactly() -> None:
     parsed = ChangeEvent.from_bytes(event.to_bytes())
     assert parsed.key() == 7
     assert orjson.dumps(parsed.after) == b'{"id":7,"dados_extras":{"lote":18446744073709551617,"peso":1e400}}'
+
+
+@pytest.mark.parametrize("literal", ["12345678.123456789", "0.30000000000000004441", "-1234567.8901234567"])
+def test_a_long_decimal_split_by_its_point_is_kept_too(literal: str) -> None:
+    """Sixteen or more significant digits on both sides of the point: no single run of 16 digits,
+    still more than a double holds."""
+    assert orjson.dumps(loads(f'{{"x": {literal}}}')) == f'{{"x":{literal}}}'.encode()
+
+
+def test_big_integers_alone_need_no_exact_path() -> None:
+    """orjson reads integers up to 64 bits exactly: 19-digit timestamps (ts_ns) stay ints."""
+    assert loads(b'{"ts_ns": 1700000000123456000, "lsn": 18446744073709551615}') == {
+        "ts_ns": 1700000000123456000, "lsn": 18446744073709551615}

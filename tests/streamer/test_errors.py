@@ -10,7 +10,7 @@ import streamer.errors
 
 STREAMER = Path(__file__).resolve().parents[2] / "streamer"
 # Exceptions used as signals inside one module, never raised to a caller: not part of the tree.
-SIGNALS = {"Abandoned", "Stopped", "_NothingToRetry", "Poison", "Unanswered"}
+SIGNALS = {"Abandoned", "Stopped", "_NothingToRetry", "Poison", "Unanswered", "NotWired"}
 
 
 def exception_classes() -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ from connectors.postgres.errors import (
     TransientError,
     from_sqlstate,
 )
+from schemas.debezium import Encoder, EncoderOptions
 from schemas.event import ChangeEvent, SourceInfo
 from streamer.applier.blocked import fix_for, is_blocking
 from streamer.applier.component import ReverseApplier, Stopped
@@ -35,6 +36,7 @@ class Record:
     key: bytes
     partition: int = 0
     offset: int = 0
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def records(*ids: int) -> list[Record]:
@@ -169,3 +171,20 @@ def test_each_block_names_its_fix(sqlstate: str | None, says: str) -> None:
     """The log line tells the operator what to do, and that the applier resumes by itself."""
     fix = fix_for(sqlstate, "public.leads")
     assert says in fix and fix.endswith("resumes once this is fixed")
+
+
+async def test_both_event_formats_apply_and_a_tombstone_is_skipped_not_dead_lettered() -> None:
+    """The reverse topic may hold the legacy format (the release before), the debezium one, with
+    or without the schema envelope, and tombstones: every event applies, nothing is filed."""
+    event = ChangeEvent(op="u", after={"id": 4, "name": "n4", "updated_at": T1},
+                        source=SourceInfo(connector="webhook", db="gestao_scouter", schema_="public", table="leads",
+                                          ts_ms=1, sync_source="gestao_scouter"))
+    plain = Encoder(EncoderOptions(name="gestao_scouter")).records(event.model_copy(update={"after": {
+        "id": 5, "name": "n5", "updated_at": T1}}))
+    enveloped = Encoder(EncoderOptions(name="gestao_scouter", schemas=True)).records(event)
+    batch = [*records(1), Record(plain[0][1] or b"", plain[0][0], offset=1, headers=tuple(plain[0][2])),
+             Record(None, b'{"id":9}', offset=2), Record(enveloped[0][1] or b"", enveloped[0][0], offset=3)]  # type: ignore[arg-type]
+    store, dead = FakeStore(lambda rows, call: None), FakeDeadLetters()
+    written = await applier().apply(batch, store, dead, asyncio.Event())  # type: ignore[arg-type]
+    assert written == Written(applied=3, stale=0) and [ids for ids, _ in store.calls] == [[1, 5, 4]]
+    assert dead.sent == []

@@ -46,7 +46,8 @@ def capture_settings(services: Endpoints, unique: str, table: str, mode: str = "
 
 async def read_topic(settings: KafkaSettings, topic: str, *, until: Callable[[list[dict[str, Any]]], bool],
                      seconds: float = 120) -> list[dict[str, Any]]:
-    """Read the topic from the start until `until(events)` holds (or the timeout passes)."""
+    """Read the topic from the start until `until(events)` holds (or the timeout passes); the
+    values as JSON, tombstones (no value) left out."""
     events: list[dict[str, Any]] = []
     async with Consumer(settings, topic, group_id=f"reader-{topic}") as consumer:
         deadline = asyncio.get_running_loop().time() + seconds
@@ -54,7 +55,7 @@ async def read_topic(settings: KafkaSettings, topic: str, *, until: Callable[[li
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 events.extend(orjson.loads(r.value) | {"_partition": r.partition, "_offset": r.offset}
-                              for r in records)
+                              for r in records if r.value is not None)
     return events
 
 

@@ -19,6 +19,7 @@ from connectors.kafka.settings import KafkaSettings
 from connectors.postgres.migrations import apply_to
 from connectors.postgrest.settings import DestinationSettings
 from devstack.stack import Endpoints
+from schemas.debezium import decode_key
 from schemas.event import header
 from schemas.sql_files import migration_files
 from streamer.config import Settings
@@ -148,7 +149,7 @@ class FakeSink:
         for r in records:
             job_id = header(list(r.headers), "job_id")
             generation = header(list(r.headers), "job_generation")
-            lead = int(r.key)
+            lead = decode_key(r.key)
             self.seen.append(lead)
             if job_id:
                 landed, failed = by_job.setdefault((job_id, None if generation is None else int(generation)),

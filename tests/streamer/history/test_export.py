@@ -33,7 +33,8 @@ async def start_export(conn: asyncpg.Connection, jobs: list[str], start: date, e
 
 
 def ids_of(events: list[dict[str, Any]], job_id: str) -> list[int]:
-    return [e["after"]["id"] for e in events if e["source"].get("job_id") == job_id]
+    """The leads of `job_id`'s events: the job is named in the `job_id` header."""
+    return [e["after"]["id"] for e in events if header(e["_headers"], "job_id") == job_id]
 
 
 async def run_with_sink(services: Endpoints, settings: Settings, job: store.Job, *,
@@ -72,7 +73,7 @@ async def test_export_produces_exactly_the_ranges_rows_as_op_r_events_in_date_id
     assert await run_with_sink(services, settings, job) == "completed"
     events = await read_events(settings.kafka, settings.kafka.leads_topic, count=len(expected))
     assert sorted(ids_of(events, job.id)) == sorted(expected) and len(events) == len(expected)
-    assert all(e["op"] == "r" and e["source"]["connector"] == "export" for e in events)
+    assert all(e["op"] == "r" and e["source"]["snapshot"] == "incremental" for e in events)
     assert all(header(e["_headers"], "job_id") == job.id for e in events)
     assert all(header(e["_headers"], "job_generation") == "0" for e in events)
     rank = {lead: i for i, lead in enumerate(expected)}

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import orjson
 
+from schemas.debezium import Encoder, EncoderOptions, decode
 from schemas.event import from_row, header
 from streamer.history.export import job_record
 from streamer.state.store import Job
@@ -26,5 +27,20 @@ def test_an_export_record_names_the_job_and_its_generation() -> None:
     event = from_row("r", None, {"id": 7, "name": "Ana"}, connector="export", db="crm", table="leads", ts_ms=1,
                      job_id=job.id, snapshot=True)
     key, value, headers = job_record(job, event)
+    assert value is not None
+    assert (key, decode(value).after) == (b'{"id":7}', {"id": 7, "name": "Ana"})
+    # Rows read on demand are what Debezium calls an incremental snapshot: no WAL position.
+    source = orjson.loads(value)["source"]
+    assert (source["snapshot"], source["lsn"], source["txId"]) == ("incremental", None, None)
+    assert (header(headers, "job_id"), header(headers, "job_generation")) == (job.id, "3")
+
+
+def test_in_the_legacy_format_an_export_record_is_the_event_as_the_old_release_wrote_it() -> None:
+    job = dataclasses.replace(JOB, generation=3)
+    event = from_row("r", None, {"id": 7, "name": "Ana"}, connector="export", db="crm", table="leads", ts_ms=1,
+                     job_id=job.id, snapshot=True)
+    key, value, headers = job_record(job, event, Encoder(EncoderOptions(name="tabuladormax", format="legacy")))
+    assert value is not None
     assert (key, orjson.loads(value)) == (b"7", orjson.loads(event.to_bytes()))
+    assert orjson.loads(value)["source"]["snapshot"] is True and "ts_us" not in orjson.loads(value)["source"]
     assert (header(headers, "job_id"), header(headers, "job_generation")) == (job.id, "3")

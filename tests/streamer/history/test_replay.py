@@ -10,6 +10,7 @@ import pytest
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.settings import KafkaSettings
 from devstack.stack import Endpoints
+from schemas.debezium import decode_key
 from streamer.history import replay
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ async def test_offsets_from_a_time_redeliver_only_later_events_to_the_replay_gro
         deadline = asyncio.get_running_loop().time() + 30
         while len(keys) < 40 and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=300)).values():
-                keys.extend(int(r.key) for r in records if r.offset < stop[r.partition])
+                keys.extend(decode_key(r.key) for r in records if r.offset < stop[r.partition])
     assert sorted(keys) == list(range(100, 140))
     async with replay.assigned(settings, topic, group) as (consumer, tps):
         assert await replay.committed_offsets(consumer, tps) == start

@@ -70,8 +70,32 @@ class Page:
     async def type(self, text: str) -> None:
         await self.call("Input.insertText", text=text)
 
-    async def screenshot(self) -> bytes:
-        data = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    async def fill(self, selector: str, text: str) -> None:
+        """Focus the field, clear it and type `text` (for date and select fields, whose typing
+        depends on the locale, the value is set and `input`/`change` fired as a user's edit would)."""
+        sel = orjson.dumps(selector).decode()
+        kind = await self.js(f"(() => {{ const e = document.querySelector({sel}); e.focus();"
+                             "return e.tagName === 'SELECT' || ['date', 'datetime-local'].includes(e.type)"
+                             " ? 'set' : (e.select ? (e.select(), 'type') : 'type'); })()")
+        if kind == "set":
+            await self.js(f"(() => {{ const e = document.querySelector({sel}); e.value = {orjson.dumps(text).decode()};"
+                          "e.dispatchEvent(new Event('input', {bubbles: true}));"
+                          "e.dispatchEvent(new Event('change', {bubbles: true})); })()")
+        else:
+            await self.js(f"document.querySelector({sel}).value = ''")
+            await self.type(text)
+
+    async def viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                        mobile=mobile)
+
+    async def text(self, selector: str) -> str:
+        value = await self.js(f"document.querySelector({orjson.dumps(selector).decode()})?.textContent ?? ''")
+        return str(value)
+
+    async def screenshot(self, full: bool = True) -> bytes:
+        """The whole page (`full`), or what the viewport shows."""
+        data = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=full)
         return base64.b64decode(data["data"])
 
 

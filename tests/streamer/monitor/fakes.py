@@ -9,6 +9,8 @@ from starlette.applications import Starlette
 
 from streamer.metrics import Metrics
 from streamer.monitor.app import MonitorApi, Store
+from streamer.monitor.operations import Operations
+from streamer.monitor.samples import Ring
 from streamer.state.errors import InvalidTransition, JobNotFound
 from streamer.state.jobs import Action, next_status
 
@@ -21,6 +23,9 @@ class FakeStore:
         self.job: dict[str, Any] = {"id": JOB_ID, "status": "running", "total_leads": 100, "exported_leads": 10,
                                     "error_leads": 0}
         self.acted: list[tuple[str, str]] = []
+        self.exported: list[tuple[Any, Any]] = []
+        self.audited: list[tuple[str, dict[str, Any]]] = []
+        self.filters: dict[str, Any] = {}
 
     async def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
         return [self.job][:limit]
@@ -28,8 +33,30 @@ class FakeStore:
     async def summary(self) -> dict[str, Any]:
         return {"jobs": 1, "exported": 10, "errors": 0, "success_rate": 1.0}
 
-    async def errors(self, limit: int = 50, job_id: str | None = None) -> list[dict[str, Any]]:
+    async def errors(self, limit: int = 50, job_id: str | None = None, *, status: int | None = None,
+                     since: Any = None, until: Any = None) -> list[dict[str, Any]]:
+        self.filters = {"job_id": job_id, "status": status, "since": since, "until": until}
         return [{"id": 1, "job_id": job_id, "lead_id": 7, "response_status": 400, "error_message": "masked"}]
+
+    async def error(self, error_id: int) -> dict[str, Any] | None:
+        return {"id": 1, "lead_id": 7} if error_id == 1 else None
+
+    async def create_export(self, form: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.exported.append((form, extra))
+        return {**self.job, "id": "6f1c1e0e-0000-4000-8000-000000000002", "status": "pending"}
+
+    async def retry(self, *, job_id: str | None = None, error_ids: tuple[int, ...] = ()) -> dict[str, Any] | None:
+        if job_id != JOB_ID and 1 not in error_ids:
+            return None
+        self.acted.append((job_id or str(error_ids), "retry"))
+        return {"job": {**self.job, "id": "6f1c1e0e-0000-4000-8000-000000000003", "kind": "retry"}, "rows": 1}
+
+    async def purge(self, older_than: Any) -> int:
+        self.acted.append((str(older_than), "purge"))
+        return 3
+
+    async def record(self, action: str, parameters: dict[str, Any]) -> None:
+        self.audited.append((action, parameters))
 
     async def act(self, job_id: str, action: Action) -> dict[str, Any]:
         if job_id != JOB_ID:
@@ -42,8 +69,9 @@ class FakeStore:
         return self.job
 
 
-def client_for(store: Store | None, token: str | None = TOKEN, metrics: Metrics | None = None) -> httpx.AsyncClient:
-    api = MonitorApi(lambda: store, (metrics or Metrics()).registry, token)
+def client_for(store: Store | None, token: str | None = TOKEN, metrics: Metrics | None = None,
+               operations: Operations | None = None, ring: Ring | None = None) -> httpx.AsyncClient:
+    api = MonitorApi(lambda: store, (metrics or Metrics()).registry, token, operations, ring)
     app = Starlette(routes=api.routes())
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://monitor.test")
 

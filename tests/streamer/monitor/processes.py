@@ -83,6 +83,8 @@ def streamer_env(services: Endpoints, unique: str, table: str | None, port: int,
         "STREAMER_RUN__COMPONENTS": orjson.dumps(components).decode(),
         "STREAMER_RUN__SHUTDOWN_GRACE_SECONDS": "10",
         "STREAMER_LOG__FORMAT": "json",
+        # This checkout's code, whichever checkout the environment's `streamer` was installed from.
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
         **extra,
     })
     if table:

@@ -123,3 +123,22 @@ def test_sample_sum_is_none_for_a_labelled_family_without_children() -> None:
     metrics = Metrics()
     assert sample_sum(metrics.registry, "streamer_sink_leads_failed_total") is None
     assert health_figures(metrics.registry)["sink"]["failed"] is None
+
+
+async def test_the_chart_library_is_served_from_here_as_vendored() -> None:
+    """uPlot 1.6.30 is served from /monitor/static/vendor/ byte for byte as vendored (the README's
+    checksums), and the page loads nothing from elsewhere."""
+    import hashlib
+
+    from streamer.monitor.app import STATIC
+
+    notes = (STATIC / "vendor" / "README.md").read_text()
+    async with client_for(FakeStore()) as client:
+        page = await client.get("/monitor")
+        for name in ("uPlot.iife.min.js", "uPlot.min.css"):
+            served = await client.get(f"/monitor/static/vendor/{name}")
+            assert served.status_code == 200
+            assert f"`{name}`: `{hashlib.sha256(served.content).hexdigest()}`" in notes
+    assert "1.6.30" in notes and (STATIC / "vendor" / "uPlot.LICENSE").read_text().startswith("The MIT License")
+    assert "http://" not in page.text and "https://" not in page.text
+    assert '<script src="/monitor/static/vendor/uPlot.iife.min.js"' in page.text

@@ -42,3 +42,23 @@ async def test_streamer_run_builds_the_monitor_and_serves_its_routes() -> None:
     assert page.status_code == 200
     assert jobs.status_code == 503  # not connected: run() was never started
     assert ready.json()["components"] == {"monitor": False}
+
+
+async def test_the_component_samples_its_metrics_for_the_charts() -> None:
+    """While it runs (even before the database answers) the component samples this process's
+    metrics into its ring; it stops cleanly with the service."""
+    import asyncio
+
+    from streamer.sections import SourceSettings
+
+    settings = Settings(source=SourceSettings(dsn=SecretStr("postgresql://nobody@127.0.0.1:1/none")))
+    component = MonitorComponent(settings, Metrics())
+    stopping = asyncio.Event()
+    task = asyncio.create_task(component.run(stopping))
+    for _ in range(100):
+        if component.ring.samples():
+            break
+        await asyncio.sleep(0.02)
+    stopping.set()
+    await asyncio.wait_for(task, 10)
+    assert component.ring.samples() and component.store is None

@@ -2,11 +2,10 @@
 and the real source database: a running export job shows its progress, a user enters the admin
 token, clicks pause, and the job is paused in the database and on the page.
 
-Set STREAMER_UPDATE_SCREENSHOT=1 to copy the screenshot to docs/monitor.png."""
+The console's screenshots (docs/screenshots/) come from test_console_browser.py."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import asyncpg
@@ -14,15 +13,11 @@ import pytest
 
 from devstack.stack import Endpoints
 from tests.streamer.monitor.cdp import chromium
-from tests.streamer.monitor.processes import REPO, free_port, own_leads_table, streamer_env, streamer_run, wait_ready
+from tests.streamer.monitor.processes import free_port, own_leads_table, streamer_env, streamer_run, wait_ready
 
 pytestmark = pytest.mark.integration
 TOKEN = "browser-test-admin-token-0123456789"
 ROW = 'tr[data-job-id="{id}"]'
-
-
-def save(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
 
 
 async def test_a_user_sees_job_progress_and_pauses_the_job(
@@ -49,9 +44,9 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                 async with chromium(tmp_path / "profile") as page:
                     await page.goto(f"{service.url}/monitor")
                     row = ROW.format(id=job_id)
-                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'running'")
+                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'em execução'")
                     progress = await page.js(f"document.querySelector('{row} .progress').textContent")
-                    assert progress == "11 / 100 (11.0%)"
+                    assert progress == "11 / 100 (11,0%)"  # pt-BR by default
                     pause = f'{row} button[data-action="pause"]'
                     assert await page.js(f"document.querySelector('{pause}').disabled") is True  # no token yet
 
@@ -59,7 +54,7 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                         "[...document.querySelectorAll('#errors td.msg')].map(e => e.textContent)"
                         ".find(t => t.includes('already exists'))")
                     assert "11999998888" not in message and "(***)" in message
-                    await page.wait_for("document.querySelector('#capture')?.textContent.includes('active')")
+                    await page.wait_for("document.querySelector('#capture')?.dataset.slot === 'active'")
 
                     await page.click("#token")
                     await page.type(TOKEN)
@@ -67,8 +62,8 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                     await page.wait_for(f"document.querySelector('{pause}').disabled === false")
                     await page.click(pause)
 
-                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'paused'")
-                    assert "pause done" in await page.js("document.querySelector('#message').textContent")
+                    await page.wait_for(f"document.querySelector('{row} .status')?.textContent === 'pausado'")
+                    assert "pausar feito" in await page.js("document.querySelector('#message').textContent")
                     assert await source_db.fetchval(
                         "SELECT status FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id) == "paused"
                     audit = await source_db.fetchval(
@@ -78,7 +73,5 @@ async def test_a_user_sees_job_progress_and_pauses_the_job(
                                         " === false")
                     png = await page.screenshot()
         assert png.startswith(b"\x89PNG")
-        if os.environ.get("STREAMER_UPDATE_SCREENSHOT"):
-            save(REPO / "docs" / "monitor.png", png)
     finally:
         await source_db.execute("DELETE FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id)

@@ -46,3 +46,16 @@ def test_a_blocked_sink_is_neither_ready_nor_healthy() -> None:
     sink = consuming_sink()
     sink.health.blocked("auth", "the destination refused the key")
     assert not sink.ready() and not sink.healthy()
+
+
+def test_a_request_unanswered_longer_than_the_limit_makes_the_sink_unready_until_it_answers() -> None:
+    """A destination that hangs gives no error to retry on until the client times out (30 s by
+    default): a request waiting past `unready_after_seconds` already turns /readyz off."""
+    sink = consuming_sink(unready_after=5.0)
+    with sink.health.awaiting_answer():
+        assert sink.ready()  # just sent
+        (ticket,) = sink.health._waiting
+        sink.health._waiting[ticket] = time.monotonic() - 6.0
+        assert not sink.ready()
+        assert sink.healthy()
+    assert sink.ready()  # answered (or failed into a retry, which degraded() then counts)

@@ -16,6 +16,7 @@ import pytest
 
 from connectors.kafka.client import Consumer
 from devstack.demo.generator import INSERT, leads
+from schemas.debezium import decode_key
 from tests.streamer.sink.pipeline import Pipeline, running
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,7 @@ async def test_leads_violating_a_destination_constraint_are_isolated(pipeline: P
     async with Consumer(settings.kafka, f"{settings.kafka.leads_topic}.dlq", group_id=f"dlq{pipeline.name}") as c:
         for _ in range(20):
             for records in (await c.getmany(timeout_ms=500)).values():
-                dead |= {int(r.key) for r in records if dict(r.headers).get("error_code") == b"23514"}
+                dead |= {decode_key(r.key) for r in records if dict(r.headers).get("error_code") == b"23514"}
             if dead >= bad:
                 break
     assert dead == bad

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from connectors.postgres.slot import SlotStatus
-from streamer.validation.health import StuckJob, growth_verdict, lag_verdict, slot_verdict, stuck_verdict
+from streamer.validation.health import (
+    StuckJob,
+    growth_verdict,
+    lag_verdict,
+    replication_verdict,
+    slot_verdict,
+    stuck_verdict,
+)
 from streamer.validation.loop import Trigger, reverse_verdict, tagging_verdict
 from streamer.validation.report import overall
 from streamer.validation.rls import RlsFacts, rls_verdict
@@ -109,3 +116,13 @@ def test_no_reverse_trigger_is_skipped_as_optional() -> None:
     """Reverse sync is optional: skipped, with how to enable it; exit code unaffected."""
     checks = reverse_verdict(True, None, False, "leads", tagger=None)
     assert [c.status for c in checks] == ["ok", "skip"] and overall(checks) == 0
+
+
+def test_replication_more_than_brokers_fails_and_under_replication_warns() -> None:
+    failed = replication_verdict(3, 1, {})
+    assert failed.status == "fail"
+    assert "STREAMER_KAFKA__REPLICATION_FACTOR is 3 but the cluster has 1 live broker(s)" in failed.detail
+    warned = replication_verdict(3, 3, {"t.public.leads": 4})  # a broker back, catching up
+    assert warned.status == "warn"
+    assert "under-replicated partitions (t.public.leads: 4)" in warned.detail
+    assert replication_verdict(3, 3, {"t.public.leads": 0}).status == "ok"

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from schemas.event import ChangeEvent
+from schemas.debezium import decode
 from streamer.metrics import Metrics
 from streamer.sections import WebhookSettings
 from streamer.webhook.app import MAX_HEADER_BYTES
@@ -93,7 +93,8 @@ async def test_an_echo_from_tabuladormax_is_acknowledged_and_dropped() -> None:
 
 
 async def test_a_valid_lead_is_published_keyed_by_id_then_answered_202() -> None:
-    """202 comes with the event on the publisher: key = id, the envelope, a sync_source header."""
+    """202 comes with the event on the publisher: key `{"id": ...}`, Debezium's envelope, a
+    sync_source header."""
     publisher = FakePublisher()
     client, metrics = build_client(publisher)
     async with client:
@@ -101,8 +102,9 @@ async def test_a_valid_lead_is_published_keyed_by_id_then_answered_202() -> None
     assert response.status_code == 202
     assert response.json() == {"status": "accepted", "published": 1, "ignored": 0}
     ((key, value, headers),) = publisher.records
-    event = ChangeEvent.from_bytes(value)
-    assert key == b"4242" and event.op == "u" and event.source.connector == "webhook"
+    assert value is not None
+    event = decode(value)
+    assert key == b'{"id":4242}' and event.op == "u" and event.after is not None and event.after["id"] == 4242
     assert ("sync_source", b"gestao_scouter") in headers
     assert sample(metrics, "streamer_webhook_publish_seconds_count") == 1
 
@@ -115,7 +117,7 @@ async def test_a_batch_with_an_echo_publishes_the_rest() -> None:
     async with client:
         response = await client.post(PATH, content=body, headers=auth())
     assert response.json() == {"status": "accepted", "published": 2, "ignored": 1}
-    assert [k for k, _, _ in publisher.records] == [b"1", b"3"]
+    assert [k for k, _, _ in publisher.records] == [b'{"id":1}', b'{"id":3}']
 
 
 async def test_kafka_unavailable_is_503_with_retry_after_never_202() -> None:
