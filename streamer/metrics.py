@@ -6,9 +6,33 @@ and labels are decided in one place and each test can use a fresh `CollectorRegi
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from streamer import __version__
+
+
+def observe_many(histogram: Histogram, values: Iterable[float]) -> None:
+    """`histogram.observe(v)` for every value, in one update per bucket: the same series as
+    observing them one by one, at a fraction of the cost (a lock round and Python calls per value
+    are ≈ 5 µs, a twentieth of the whole CPU budget per lead; README, Performance). Reaches into
+    prometheus_client's Histogram (`_upper_bounds`, `_buckets`, `_sum`), which a test compares
+    with `observe` so an upgrade that changes them fails there."""
+    bounds: list[float] = histogram._upper_bounds
+    counts = [0] * len(bounds)
+    total, n = 0.0, 0
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1  # the first bound >= value, as observe() picks
+        total += value
+        n += 1
+    if not n:
+        return
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(total)
 
 
 class Metrics:
@@ -59,8 +83,7 @@ class Metrics:
         self._captured.labels(op).inc(n)
 
     def capture_acked(self, commit_ts_ms: list[int], now_ms: int) -> None:
-        for ts in commit_ts_ms:
-            self._behind.observe(max(0.0, (now_ms - ts) / 1000))
+        observe_many(self._behind, [max(0.0, (now_ms - ts) / 1000) for ts in commit_ts_ms])
         if commit_ts_ms:
             self._last_event.set(now_ms / 1000)
 
@@ -176,8 +199,7 @@ class Metrics:
         self._sink_deleted.inc(deletes)
         self._sink_batch.observe(seconds)
         self._sink_last_landed.set_to_current_time()
-        for ts in source_ts_ms:
-            self._sink_e2e.observe(max(0.0, (now_ms - ts) / 1000))
+        observe_many(self._sink_e2e, [max(0.0, (now_ms - ts) / 1000) for ts in source_ts_ms])
 
     def sink_request(self, outcome: str) -> None:
         self._sink_requests.labels(outcome).inc()

@@ -113,13 +113,51 @@ class Producer:
     async def send_batch(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, Headers]]
     ) -> list[RecordMetadata]:
-        """Send (key, value, headers) records pipelined; return when all are acknowledged."""
+        """Send (key, value, headers) records; return when all are acknowledged, with each
+        record's metadata, in the order given.
+
+        The records are put into one Kafka batch per partition (more when one fills up), each
+        submitted whole: per record, only the partitioner and the batch's append run, where
+        `send()` per record costs a coroutine, two futures and the metadata lookups each (≈ 15%
+        of the capture's CPU; README, Performance). Partitions are chosen as `send()` chooses them
+        (the producer's partitioner, over the same partition list), so a lead's events land on
+        one partition whichever path produced them, and in the order given."""
         with translate_kafka_errors(f"producing to {topic}"):
-            futures = [
-                await self._producer.send(topic, value, key=key, headers=list(headers))
-                for key, value, headers in records
-            ]
-            return list(await asyncio.gather(*futures))
+            producer = self._producer
+            await producer.client._wait_on_metadata(topic)
+            metadata = producer.client.cluster
+            partitions = list(metadata.partitions_for_topic(topic))
+            available = list(metadata.available_partitions_for_topic(topic))
+            choose = producer._partitioner
+            submitted: list[asyncio.Future[RecordMetadata] | None] = []  # by batch number, once sent
+            open_batches: dict[int, tuple[int, Any]] = {}  # partition -> (batch number, batch)
+            placed: list[tuple[int, int]] = []  # per record: its batch number, its place in the batch
+
+            def start(partition: int) -> tuple[int, Any]:
+                open_batches[partition] = entry = (len(submitted), producer.create_batch())
+                submitted.append(None)
+                return entry
+
+            for key, value, headers in records:
+                partition = choose(key, partitions, available)
+                number, batch = open_batches.get(partition) or start(partition)
+                appended = batch.append(key=key, value=value, timestamp=None, headers=list(headers))
+                if appended is None:  # full: send it, start the partition's next batch
+                    submitted[number] = await self._submit(batch, topic, partition)
+                    number, batch = start(partition)
+                    appended = batch.append(key=key, value=value, timestamp=None, headers=list(headers))
+                    if appended is None:
+                        raise ValueError(f"a record of {len(value or b'')} bytes does not fit in a Kafka batch")
+                placed.append((number, appended.offset))
+            for partition, (number, batch) in open_batches.items():
+                submitted[number] = await self._submit(batch, topic, partition)
+            sent = await asyncio.gather(*[future for future in submitted if future is not None])
+            return [sent[number]._replace(offset=sent[number].offset + relative) for number, relative in placed]
+
+    async def _submit(self, batch: Any, topic: str, partition: int) -> asyncio.Future[RecordMetadata]:
+        batch.close()  # nothing else may join it (aiokafka lets send() add to an open batch)
+        future: asyncio.Future[RecordMetadata] = await self._producer.send_batch(batch, topic, partition=partition)
+        return future
 
 
 class Consumer:

@@ -11,6 +11,23 @@ from connectors.postgres.pgtypes import convert_row
 from schemas.debezium import Column
 from schemas.event import ChangeEvent, SourceInfo
 
+# Column name -> type oid, per relation message (the same object for every row the decoder
+# reads until the relation is sent again): built once, not twice per event (a 49-entry dict).
+# Keyed by id(), holding the relation so the id cannot be reused; bounded like the relations.
+_OIDS: dict[int, tuple[Relation, dict[str, int]]] = {}
+_OIDS_KEPT = 64
+
+
+def _oids(relation: Relation) -> dict[str, int]:
+    cached = _OIDS.get(id(relation))
+    if cached is not None and cached[0] is relation:
+        return cached[1]
+    if len(_OIDS) >= _OIDS_KEPT:
+        _OIDS.clear()
+    oids = {c.name: c.type_oid for c in relation.columns}
+    _OIDS[id(relation)] = (relation, oids)
+    return oids
+
 
 def relation_columns(relation: Relation) -> tuple[Column, ...]:
     """The table's columns as a RELATION message gives them (no nullability: all optional but
@@ -22,8 +39,7 @@ def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tupl
     image = record.old if old else record.new
     if image is None:
         return None, ()
-    oids = {c.name: c.type_oid for c in record.relation.columns}
-    return convert_row(image.values, oids), image.unchanged_toast
+    return convert_row(image.values, _oids(record.relation)), image.unchanged_toast
 
 
 def from_pgoutput(record: ChangeRecord, *, db: str, last_commit_lsn: int | None = None) -> ChangeEvent | None:

@@ -68,6 +68,7 @@ class OutboxSource:
         s = self.settings
         with translate_errors("read the outbox"):
             rows = await self.conn.fetch(READ, s.page_size)
+        database = s.database  # parsed from the DSN once per page, not per row
         for row in rows:
             if row["op"] == "t":
                 report_truncate(self.log, self.metrics, table=f"{s.schema_name}.{s.table}", tx_id=row["tx_id"],
@@ -75,7 +76,7 @@ class OutboxSource:
                 continue
             old = loads_exact(row["old_row"]) if row["old_row"] else None
             new = loads_exact(row["new_row"]) if row["new_row"] else None
-            buffer.add(from_row(row["op"], old, new, connector="outbox", db=s.database, table=s.table,
+            buffer.add(from_row(row["op"], old, new, connector="outbox", db=database, table=s.table,
                                 ts_ms=row["ts_ms"], tx_id=row["tx_id"]))
             if buffer.full:
                 await buffer.flush()

@@ -39,10 +39,16 @@ class EventBuffer:
         return len(self._records) >= self.limit
 
     def add(self, event: ChangeEvent) -> None:
+        if event.op != "u":  # only an update can change the key: no list for the others
+            self._append(event)
+            return
         for one in split_key_change(event):
-            self._records += self.encoder.records(one)
-            self._commit_ts.append(one.source.ts_ms)
-            self._ops[one.op] += 1
+            self._append(one)
+
+    def _append(self, event: ChangeEvent) -> None:
+        self._records += self.encoder.records(event)
+        self._commit_ts.append(event.source.ts_ms)
+        self._ops[event.op] += 1
 
     @property
     def has_callbacks(self) -> bool:

@@ -39,6 +39,7 @@ class ReplicationSource:
 
     def __init__(self, conn: asyncpg.Connection, settings: SourceSettings, metrics: Metrics) -> None:
         self.conn, self.settings, self.metrics = conn, settings, metrics
+        self.database = settings.database  # parsed from the DSN once, not per event
         self.assembler = TransactionAssembler(max_records=settings.produce_batch)
         self.log = get_logger(__name__, slot=settings.slot)
         self._last_heartbeat = time.monotonic()
@@ -109,7 +110,7 @@ class ReplicationSource:
             buffer.encoder.learn(relation_columns(record.relation))
         if record.commit_lsn != self._commit_lsn:
             self._last_commit_lsn, self._commit_lsn = self._commit_lsn, record.commit_lsn
-        event = from_pgoutput(record, db=self.settings.database, last_commit_lsn=self._last_commit_lsn)
+        event = from_pgoutput(record, db=self.database, last_commit_lsn=self._last_commit_lsn)
         if event is not None:
             buffer.add(event)
 

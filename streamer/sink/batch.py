@@ -188,7 +188,7 @@ class _Lead:
     after: dict[str, Any] | None
     source_ts_ms: int | None = None
     offsets: list[int] = field(default_factory=list)
-    echoes: Counter[str] = field(default_factory=Counter)
+    echoes: Counter[str] | None = None  # made for the first echo only: most leads have none
 
 
 def build_plan(records: Sequence[RecordLike], options: PlanOptions = PlanOptions(),
@@ -279,6 +279,8 @@ def _fold(previous: _Lead | None, event: Change, offset: int, options: PlanOptio
     lead.offsets.append(offset)
     origin = _origin(event)
     if origin is not None and origin in options.skip_sync_sources:
+        if lead.echoes is None:
+            lead.echoes = Counter()
         lead.echoes[origin] += 1
     else:
         ts = event.ts_ms
@@ -307,7 +309,7 @@ def _emit(
     # Ordered by each lead's last event, so a plan reads in the order things happened.
     for lead_id, lead in sorted(leads.items(), key=lambda item: item[1].offsets[-1]):
         if lead.source_ts_ms is None:  # set by the first event of ours, so: only echoes
-            for origin, count in lead.echoes.items():
+            for origin, count in (lead.echoes or {}).items():
                 skipped[f"{REASON_ECHO}:{origin}"] += count
             continue
         offsets = tuple(lead.offsets)

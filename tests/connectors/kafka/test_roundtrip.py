@@ -44,6 +44,32 @@ async def test_keyed_records_round_trip_in_order_per_key(kafka_settings: KafkaSe
     assert sorted(v for vs in by_key.values() for v in vs) == list(range(100))
 
 
+async def test_a_batch_spanning_several_kafka_batches_reports_where_each_record_went(
+        kafka_settings: KafkaSettings, unique: str) -> None:
+    """send_batch fills one Kafka batch per partition and starts another when one is full: every
+    record's metadata is where the consumer then finds it, a key's records stay on one partition
+    in order, and the partitions are those send() picks (the producer's partitioner)."""
+    topic = f"t.batches.{unique}"
+    async with Admin(kafka_settings) as admin:
+        await admin.ensure_topic(topic, partitions=3)
+    # 16 KiB batches and 3 KB values: each partition's records fill several batches.
+    records = [(f"lead-{i % 11}".encode(), f"{i:06d}".encode() + b"x" * 3000, []) for i in range(120)]
+    async with Producer(kafka_settings, max_batch_size=16_384) as producer:
+        acks = await producer.send_batch(topic, records)
+        single = await producer.send(topic, b"alone", key=b"lead-3")
+    assert len(acks) == len(records)
+    async with Consumer(kafka_settings, topic, group_id=f"g.{unique}") as consumer:
+        got = await drain(consumer, len(records) + 1)
+    where = {(r.partition, r.offset): r for r in got}  # type: ignore[attr-defined]
+    for (key, value, _), ack in zip(records, acks, strict=True):
+        found = where[(ack.partition, ack.offset)]
+        assert (found.key, found.value) == (key, value)
+    assert single.partition == next(a.partition for (k, _, _), a in zip(records, acks, strict=True) if k == b"lead-3")
+    for key in {k for k, _, _ in records}:
+        offsets = [(a.partition, a.offset) for (k, _, _), a in zip(records, acks, strict=True) if k == key]
+        assert len({p for p, _ in offsets}) == 1 and offsets == sorted(offsets)
+
+
 async def test_a_group_resumes_from_its_committed_offsets(kafka_settings: KafkaSettings, unique: str) -> None:
     """After committing half, a new member of the group reads only the other half."""
     topic, group = f"t.commit.{unique}", f"g.{unique}"
