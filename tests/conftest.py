@@ -62,6 +62,18 @@ async def source_db(services: Endpoints) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
+async def jobs(source_db: asyncpg.Connection) -> AsyncIterator[list[str]]:
+    """Append the ids of export jobs a test creates: they, their error rows and audit entries are
+    deleted after it."""
+    ids: list[str] = []
+    yield ids
+    for job_id in ids:
+        await source_db.execute("DELETE FROM gestao_scouter_export_errors WHERE retry_job_id = $1::uuid", job_id)
+        await source_db.execute("DELETE FROM streamer_audit_log WHERE job_id = $1::uuid", job_id)
+        await source_db.execute("DELETE FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id)
+
+
+@pytest.fixture
 async def destination_db(services: Endpoints) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(services.destination_dsn)
     try:

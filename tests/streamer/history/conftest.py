@@ -81,16 +81,6 @@ async def leads(source_db: asyncpg.Connection, migrated: None) -> AsyncIterator[
                                 batch.first_id + len(batch.ids))
 
 
-@pytest.fixture
-async def jobs(source_db: asyncpg.Connection) -> AsyncIterator[list[str]]:
-    """Append the ids of jobs a test creates: they (and their audit entries) are deleted after it."""
-    ids: list[str] = []
-    yield ids
-    for job_id in ids:
-        await source_db.execute("DELETE FROM streamer_audit_log WHERE job_id = $1::uuid", job_id)
-        await source_db.execute("DELETE FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id)
-
-
 async def wait_for(check: Callable[[], Any], *, seconds: float = 60, every: float = 0.05) -> Any:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,15 +47,6 @@ LEAD_NAME, LEAD_PHONE, LEAD_EMAIL = "Maria Piiteste Souza", "11987654321", "mari
 @pytest.fixture(scope="module")
 async def migrated(services: Endpoints) -> None:
     await apply_to(services.source_dsn, migration_files("source"))
-
-
-@pytest.fixture
-async def jobs(source_db: asyncpg.Connection) -> AsyncIterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for job_id in ids:
-        await source_db.execute("DELETE FROM streamer_audit_log WHERE job_id = $1::uuid", job_id)
-        await source_db.execute("DELETE FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id)
 
 
 def settings_for(services: Endpoints, unique: str, notify: NotifySettings, **source: Any) -> Settings:

@@ -4,7 +4,7 @@ or different through Kafka and the sink, extra leads go only when asked, and ver
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -37,24 +37,13 @@ async def plant_repairable(pair: Pair) -> None:
     await p.destination.execute(f"INSERT INTO {t} (id, name, updated_at) VALUES (99, 'only here', now())")
 
 
-@pytest.fixture
-async def filed_jobs(source_db: asyncpg.Connection) -> AsyncIterator[list[str]]:
-    """Ids of the jobs a test files: they, their error rows and audit entries are deleted afterwards."""
-    ids: list[str] = []
-    yield ids
-    for job_id in ids:
-        await source_db.execute("DELETE FROM gestao_scouter_export_errors WHERE retry_job_id = $1::uuid", job_id)
-        await source_db.execute("DELETE FROM streamer_audit_log WHERE job_id = $1::uuid", job_id)
-        await source_db.execute("DELETE FROM gestao_scouter_export_jobs WHERE id = $1::uuid", job_id)
-
-
 async def test_repair_relands_missing_and_different_leads(pair: Pair, source_db: asyncpg.Connection,
-                                                          filed_jobs: list[str]) -> None:
+                                                          jobs: list[str]) -> None:
     """The repair job re-lands the missing and the older lead; the extra one stays without --delete-extra."""
     await plant_repairable(pair)
     result, repair, deleted = await verify_and_repair(pair.settings, actor="pytest")
     assert repair.job is not None and deleted == 0
-    filed_jobs.append(repair.job.id)
+    jobs.append(repair.job.id)
     assert repair.filed == {"missing": 1, "different": 1} and result.found.extra == 1
     rows = await source_db.fetch("SELECT lead_id, error_message FROM gestao_scouter_export_errors "
                                  "WHERE retry_job_id = $1::uuid ORDER BY lead_id", repair.job.id)
@@ -71,7 +60,7 @@ async def test_repair_relands_missing_and_different_leads(pair: Pair, source_db:
 
 
 async def test_delete_extra_removes_only_what_the_source_lacks(pair: Pair, source_db: asyncpg.Connection,
-                                                               filed_jobs: list[str]) -> None:
+                                                               jobs: list[str]) -> None:
     """With --delete-extra the destination-only lead is deleted and audited; equal leads file no job."""
     p = pair.pipeline
     await p.destination.execute(f"INSERT INTO {p.table} (id, name, updated_at) VALUES (99, 'only here', now())")
