@@ -31,7 +31,7 @@ from devstack.process import (
     require_program,
     run,
     spawn,
-    stop_pid,
+    stop_pid_file,
     wait_until,
 )
 from streamer.errors import PrerequisiteError
@@ -216,10 +216,7 @@ class KafkaNode:
             await admin.close()
 
     def stop(self) -> None:
-        pid = read_pid(self.pid_file)
-        if pid and pid_alive(pid):
-            stop_pid(pid, timeout=30)
-        self.pid_file.unlink(missing_ok=True)
+        stop_pid_file(self.pid_file, timeout=30)
 
 
 @dataclass(frozen=True)

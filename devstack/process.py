@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from streamer.errors import PrerequisiteError, StackError
 
@@ -117,6 +118,28 @@ def stop_pid(pid: int, *, timeout: float = 30) -> None:
             if not pid_alive(pid):
                 return
             time.sleep(0.1)
+
+
+def stop_pid_file(pid_file: Path, *, timeout: float) -> None:
+    """Stop the process group whose pid `pid_file` holds (SIGTERM, then SIGKILL after `timeout`
+    seconds), then remove the file."""
+    pid = read_pid(pid_file)
+    if pid and pid_alive(pid):
+        stop_pid(pid, timeout=timeout)
+    pid_file.unlink(missing_ok=True)
+
+
+def stop_process(process: subprocess.Popen[Any], *, timeout: float, kill_timeout: float | None = 5) -> None:
+    """SIGTERM a child, wait up to `timeout` seconds, then SIGKILL it and wait `kill_timeout`
+    (None: as long as it takes)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(kill_timeout)
 
 
 def port_open(host: str, port: int) -> bool:

@@ -15,7 +15,7 @@ from devstack.process import (
     read_pid,
     require_program,
     spawn,
-    stop_pid,
+    stop_pid_file,
     wait_until,
 )
 from streamer.errors import PrerequisiteError
@@ -70,10 +70,7 @@ class ManagedProcess:
         return pid
 
     def stop(self) -> None:
-        pid = read_pid(self.pid_file)
-        if pid and pid_alive(pid):
-            stop_pid(pid, timeout=15)
-        self.pid_file.unlink(missing_ok=True)
+        stop_pid_file(self.pid_file, timeout=15)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import httpx
 import orjson
 
 from benchkit.stack import REPO
+from devstack.process import stop_process
 from devstack.scratch import ScratchPair
 
 
@@ -124,13 +124,7 @@ class StreamerRun:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.process.wait, 30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait, 5)
+        await asyncio.to_thread(stop_process, self.process, timeout=30)
         if self._log is not None:
             self._log.close()
 

@@ -18,6 +18,7 @@ import pytest
 from connectors.kafka.client import Admin, Consumer, Producer
 from connectors.kafka.errors import KafkaUnavailable
 from connectors.kafka.settings import KafkaSettings
+from devstack.process import stop_process
 from devstack.settings import DevStackSettings
 from devstack.stack import Endpoints
 
@@ -99,12 +100,7 @@ def tls_broker(services: Endpoints, pki: dict[str, Path], tmp_path_factory: pyte
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        broker.terminate()
-        try:
-            broker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait()
+        stop_process(broker, timeout=30, kill_timeout=None)
         log.close()
 
 

@@ -18,6 +18,8 @@ import httpx
 import orjson
 import pytest
 
+from devstack.process import stop_process
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--remote-debugging-port=0", "--window-size=1280,900"]
@@ -133,9 +135,4 @@ async def chromium(profile: Path) -> AsyncIterator[Page]:
                             mobile=False)
             yield page
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, timeout=10)

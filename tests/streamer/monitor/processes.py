@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import orjson
 import pytest
 
 from connectors.postgres import slot as slots
+from devstack.process import stop_process
 from devstack.stack import Endpoints
 
 REPO = Path(__file__).resolve().parents[3]
@@ -101,12 +101,7 @@ def streamer_run(env: dict[str, str], log: Path) -> Iterator[Service]:
     try:
         yield service
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, timeout=20)
 
 
 async def wait_ready(service: Service, seconds: float = 60) -> dict[str, Any]:
@@ -167,9 +162,4 @@ def prometheus(home: Path, scrape_port: int, rules: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, timeout=15)
