@@ -29,7 +29,6 @@ from typing import Any, Protocol
 import asyncpg
 
 from connectors.kafka.client import Producer
-from connectors.kafka.settings import KafkaSettings
 from connectors.postgres import slot as pg
 from connectors.postgres.columns import table_columns
 from connectors.postgres.errors import translate_errors
@@ -125,11 +124,10 @@ class RetryRows:
         return Page([loads_exact(r["row"]) for r in rows], {"id": rows[-1]["id"]})
 
 
-def job_record(job: Job, event: ChangeEvent, encoder: Encoder | None = None) -> KafkaRecord:
+def job_record(job: Job, event: ChangeEvent, encoder: Encoder) -> KafkaRecord:
     """The record for one of `job`'s events (an export reads rows, never deletes: one record): its
     headers name the job's generation too, so the sink can tell this run's outcomes from those of
     a run a reset replaced."""
-    encoder = encoder or Encoder(KafkaSettings().encoder_options(KafkaSettings().topic_prefix))
     [record] = encoder.records(event, [(HEADER_JOB_GENERATION, str(job.generation).encode("ascii"))])
     return record
 

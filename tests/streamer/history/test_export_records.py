@@ -26,7 +26,7 @@ def test_an_export_record_names_the_job_and_its_generation() -> None:
     job = dataclasses.replace(JOB, generation=3)
     event = from_row("r", None, {"id": 7, "name": "Ana"}, connector="export", db="crm", table="leads", ts_ms=1,
                      job_id=job.id, snapshot=True)
-    key, value, headers = job_record(job, event)
+    key, value, headers = job_record(job, event, Encoder(EncoderOptions(name="tabuladormax")))
     assert value is not None
     assert (key, decode(value).after) == (b'{"id":7}', {"id": 7, "name": "Ana"})
     # Rows read on demand are what Debezium calls an incremental snapshot: no WAL position.
