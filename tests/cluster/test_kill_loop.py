@@ -35,16 +35,19 @@ async def test_topics_get_three_replicas_and_min_insync_two(cluster: KafkaCluste
     settings = KafkaSettings(bootstrap_servers=cluster.bootstrap, replication_factor=3, min_insync_replicas=2)
     async with Admin(settings) as admin:
         assert await admin.ensure_topic(f"rf-{unique}", partitions=2) is True
-        for _ in range(100):  # the new topic's partitions reach every broker's metadata a moment later
+        # The new topic reaches every broker's metadata a moment later; until then a broker may
+        # describe it with no partitions, or answer describe_configs with an error and no entries.
+        for _ in range(100):
             described = await admin._admin.describe_topics([f"rf-{unique}"])
-            if len(described[0]["partitions"]) == 2:
+            configs = await admin._admin.describe_configs([_topic_config(f"rf-{unique}")])
+            entries = configs[0].to_object()["resources"][0]["config_entries"]
+            values = {e["config_names"]: e["config_value"] for e in entries}
+            if len(described[0]["partitions"]) == 2 and "min.insync.replicas" in values:
                 break
             await asyncio.sleep(0.1)
-        configs = await admin._admin.describe_configs([_topic_config(f"rf-{unique}")])
         await admin.delete_topics([f"rf-{unique}"])
     assert [len(p["replicas"]) for p in described[0]["partitions"]] == [3, 3]
-    entries = configs[0].to_object()["resources"][0]["config_entries"]
-    assert {e["config_names"]: e["config_value"] for e in entries}["min.insync.replicas"] == "2"
+    assert values.get("min.insync.replicas") == "2"
 
 
 async def test_more_replicas_than_brokers_is_refused_naming_the_setting(cluster: KafkaCluster, unique: str) -> None:
