@@ -24,6 +24,7 @@ bytes once with orjson and building no pydantic model: the sink's hot path.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -154,12 +155,17 @@ LEAD_KINDS: Mapping[str, Kind] = model_kinds(Lead)
 # Values: the row's JSON value (what pgtypes and row_to_json give) ↔ Debezium's.
 
 def _to_days(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).toordinal() - _EPOCH_DAY
-        except ValueError:
-            return value  # infinity, BC: left as PostgreSQL wrote it
-    return value
+    return _days(value) if isinstance(value, str) else value
+
+
+# Dates and times of day repeat across leads (appointments, birthdays, hours): remembered, as
+# parsing them is most of what encoding those columns costs.
+@functools.lru_cache(maxsize=4096)
+def _days(value: str) -> Any:
+    try:
+        return dt.date.fromisoformat(value).toordinal() - _EPOCH_DAY
+    except ValueError:
+        return value  # infinity, BC: left as PostgreSQL wrote it
 
 
 def _from_days(value: Any) -> Any:
@@ -169,12 +175,16 @@ def _from_days(value: Any) -> Any:
 
 
 def _to_micro_time(value: Any) -> Any:
-    if isinstance(value, str):
-        hms, _, fraction = value.partition(".")
-        parts = hms.split(":")
-        if len(parts) == 3 and all(p.isdigit() for p in parts) and (not fraction or fraction.isdigit()):
-            h, m, s = map(int, parts)
-            return ((h * 60 + m) * 60 + s) * 1_000_000 + int(fraction[:6].ljust(6, "0") if fraction else 0)
+    return _micro_time(value) if isinstance(value, str) else value
+
+
+@functools.lru_cache(maxsize=4096)
+def _micro_time(value: str) -> Any:
+    hms, _, fraction = value.partition(".")
+    parts = hms.split(":")
+    if len(parts) == 3 and all(p.isdigit() for p in parts) and (not fraction or fraction.isdigit()):
+        h, m, s = map(int, parts)
+        return ((h * 60 + m) * 60 + s) * 1_000_000 + int(fraction[:6].ljust(6, "0") if fraction else 0)
     return value
 
 
@@ -230,10 +240,16 @@ def encode_row(row: Mapping[str, Any], kinds: Mapping[str, Kind], unchanged: Ite
                arrays: frozenset[str] = frozenset()) -> dict[str, Any]:
     """`row` with each converted column in Debezium's representation, and the placeholder for each
     unchanged TOAST column (inside a list for an array column, as Debezium does)."""
+    return _encode_row(row, tuple((name, _ENCODE[kind]) for name, kind in kinds.items()), unchanged, arrays)
+
+
+def _encode_row(row: Mapping[str, Any], encoders: Sequence[tuple[str, Callable[[Any], Any]]],
+                unchanged: Iterable[str], arrays: frozenset[str]) -> dict[str, Any]:
+    """`encode_row` with each converted column's function looked up beforehand (`Encoder.learn`)."""
     out = dict(row)
-    for name, kind in kinds.items():
+    for name, encode in encoders:
         if name in out:
-            out[name] = _ENCODE[kind](out[name])
+            out[name] = encode(out[name])
     for name in unchanged:
         out[name] = [PLACEHOLDER] if name in arrays else PLACEHOLDER
     return out
@@ -348,6 +364,7 @@ class Encoder:
         self._schemas: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._columns: tuple[Column, ...] = ()
         self._kinds: dict[str, Kind] = {}
+        self._encoders: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
         self._arrays: frozenset[str] = frozenset()
         self.learn(options.columns)
 
@@ -370,6 +387,7 @@ class Encoder:
             return
         self._columns = columns
         self._kinds = kinds_of(columns)
+        self._encoders = tuple((name, _ENCODE[kind]) for name, kind in self._kinds.items())
         self._arrays = frozenset(c.name for c in columns if kind_of(c.type_oid)[1])
         self._schemas.clear()
 
@@ -396,9 +414,9 @@ class Encoder:
     def _value(self, event: ChangeEvent) -> bytes:
         source = event.source
         commit_us = source.ts_us if source.ts_us is not None else source.ts_ms * 1000
-        before = None if event.before is None else encode_row(event.before, self._kinds, (), self._arrays)
-        after = None if event.after is None else encode_row(event.after, self._kinds, event.unchanged_toast,
-                                                            self._arrays)
+        before = None if event.before is None else _encode_row(event.before, self._encoders, (), self._arrays)
+        after = None if event.after is None else _encode_row(event.after, self._encoders, event.unchanged_toast,
+                                                             self._arrays)
         incremental = source.snapshot_mark == "incremental"
         payload = {
             "before": before,
@@ -455,8 +473,9 @@ def snapshot_of(snapshot: bool, mark: str | None) -> str:
 def sequence(last_commit_lsn: int | None, lsn: int | None) -> str:
     """Debezium's `source.sequence`: a JSON array, as a string, of the last committed LSN before
     this event's and the event's own, each a decimal string or null."""
-    return orjson.dumps([None if last_commit_lsn is None else str(last_commit_lsn),
-                         None if lsn is None else str(lsn)]).decode()
+    # What orjson.dumps writes for that list, formatted directly (this runs for every event).
+    first = "null" if last_commit_lsn is None else f'"{int(last_commit_lsn)}"'
+    return f"[{first},null]" if lsn is None else f'[{first},"{int(lsn)}"]'
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from schemas.debezium import (
     decode_key,
     model_columns,
     partition_key,
+    sequence,
 )
 from schemas.event import ChangeEvent, SourceInfo, from_row, header
 from schemas.lead import Lead
@@ -274,3 +275,22 @@ def test_the_schema_follows_the_columns_a_relation_announces_keeping_the_catalog
     after = {f["field"]: f for f in orjson.loads(value or b"")["schema"]["fields"]}["after"]
     assert [(f["field"], f["type"], f["optional"]) for f in after["fields"]] == [
         ("id", "int64", False), ("name", "string", False), ("nota", "int32", True)]
+
+
+@pytest.mark.parametrize(("text", "micros"), [
+    ("14:30:00", 52_200_000_000), ("00:00:00", 0), ("24:00:00", 86_400_000_000),
+    ("23:59:59.5", 86_399_500_000), ("08:01:02.000123", 28_862_000_123), ("allballs", "allballs")])
+def test_a_time_column_is_microseconds_since_midnight(text: str, micros: Any) -> None:
+    """PostgreSQL's `time` output, with or without a fraction, as Debezium's MicroTime; what is not
+    a time of day stays as it was written."""
+    ((_, value, _),) = encoder().records(update(horario_agendamento=text))
+    assert orjson.loads(value)["after"]["horario_agendamento"] == micros
+
+
+@pytest.mark.parametrize(("last", "lsn", "expected"), [
+    (1_500, 1_900, '["1500","1900"]'), (None, 1_900, '[null,"1900"]'), (None, None, "[null,null]"),
+    (2**64 - 1, 0, f'["{2**64 - 1}","0"]')])
+def test_the_sequence_is_a_json_array_of_decimal_strings(last: int | None, lsn: int | None, expected: str) -> None:
+    """`source.sequence` as Debezium writes it, a JSON array as a string, and parseable as one."""
+    assert sequence(last, lsn) == expected
+    assert orjson.loads(sequence(last, lsn)) == [None if v is None else str(v) for v in (last, lsn)]
