@@ -135,7 +135,7 @@ class PostgrestClient:
         params = {"on_conflict": on_conflict}
         if columns is not None and (quoted := columns_param(rows, columns)) is not None:
             params["columns"] = quoted
-        body = orjson.dumps(list(rows), default=str)
+        body = orjson.dumps(rows if type(rows) is list else list(rows), default=str)
         await self._send("POST", self._url(table, params), action=f"upserting {len(rows)} rows into {table}",
                          content=body, headers=_UPSERT_HEADERS)
 
