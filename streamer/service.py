@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ from streamer.logging import get_logger
 from streamer.metrics import Metrics
 
 log = get_logger(__name__)
+READY_FREEZE_SECONDS = 120  # how long `serve(freeze=True)` waits for every component to be ready
 
 
 class Component(Protocol):
@@ -112,10 +114,13 @@ def http_app(metrics: Metrics, components: Sequence[Component], alive: Callable[
 
 
 async def serve(settings: Settings, components: Sequence[Component], metrics: Metrics,
-                stopping: asyncio.Event | None = None, sock: socket.socket | None = None) -> int:
+                stopping: asyncio.Event | None = None, sock: socket.socket | None = None,
+                freeze: bool = False) -> int:
     """Run until a signal (or `stopping`) asks to stop; return the process exit code.
 
-    The HTTP socket is bound first (or `sock` is used): PortUnavailable before any component starts."""
+    The HTTP socket is bound first (or `sock` is used): PortUnavailable before any component starts.
+    `freeze` (the process's own service, `streamer run`): the heap is frozen at the start and once
+    every component is ready (`freeze_heap`)."""
     sock = sock or bind_http(settings.http.host, settings.http.port)
     stopping = stopping or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,7 +130,11 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
     server = _Server(uvicorn.Config(
         http_app(metrics, components, alive=lambda: not failed), log_config=None, access_log=False, lifespan="off"))
     server_task = asyncio.create_task(_serve_http(server, sock), name="http")
+    if freeze:
+        freeze_heap()
     tasks = {asyncio.create_task(c.run(stopping), name=c.name): c for c in components}
+    freezer = asyncio.create_task(_freeze_when_ready(components, stopping) if freeze else asyncio.sleep(0),
+                                  name="gc freeze")
     for component in components:
         metrics.component_up(component.name, True)
     log.info("service started", components=[c.name for c in components], port=sock.getsockname()[1])
@@ -143,8 +152,33 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
         await server_task
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
+    freezer.cancel()
     log.info("service stopped", failed=failed)
     return 1 if failed or pending else 0
+
+
+def freeze_heap() -> None:
+    """Collect, then move every object alive now out of the garbage collector's reach.
+
+    What a process holds for good (modules, settings, clients, the mapping) would otherwise be
+    traversed by every full collection: ≈ 70,000 objects after the imports, 50–150 ms with the
+    event loop stopped, which the capture and the sink share (docs/latency.md). Frozen objects
+    are still freed by reference counting; only cycles among them would stay."""
+    gc.collect()
+    gc.freeze()
+
+
+async def _freeze_when_ready(components: Sequence[Component], stopping: asyncio.Event) -> None:
+    """Freeze once more when every component is first ready: their connections, pools and
+    caches are then built (at most READY_FREEZE_SECONDS after the start)."""
+    for _ in range(READY_FREEZE_SECONDS):
+        if stopping.is_set():
+            return
+        if all(c.ready() for c in components):
+            freeze_heap()
+            return
+        await asyncio.sleep(1)
+
 
 
 async def _wait_for_stop_or_failure(stopping: asyncio.Event, tasks: dict[asyncio.Task[None], Component],

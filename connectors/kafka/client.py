@@ -67,6 +67,20 @@ def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+def scoped_metadata(client: Any, topics: Sequence[str]) -> None:
+    """Refresh only `topics`' metadata on `client` (an aiokafka client), every
+    `metadata_max_age_ms`, instead of the whole cluster's.
+
+    An aiokafka client that has not yet produced to or subscribed to a topic asks the broker for
+    the metadata of every topic at each refresh: on a cluster of 1,350 topics that answer takes
+    ≈ 60 ms of CPU to decode, in one step of the event loop, every 5 s per client (the sink's
+    admin and dead-letter producer: a stall of the loop every 2.5 s, which the capture and the
+    sink share; docs/latency.md). The topics named must exist already: a metadata request for
+    a missing topic may have the broker create it with its own defaults."""
+    if topics:
+        client.set_topics(list(topics))
+
+
 _DEFAULT_PARTITIONER = DefaultPartitioner()
 
 
@@ -77,25 +91,13 @@ def lead_partitioner(key: bytes | None, all_partitions: list[int], available: li
     return int(_DEFAULT_PARTITIONER(partition_key(key), all_partitions, available))
 
 
-async def track_only(client: Any, topics: Sequence[str]) -> None:
-    """Have an aiokafka client refresh the metadata of `topics` alone (every `metadata_max_age_ms`),
-    which must exist (a metadata request for a missing topic may create it with the broker's defaults).
-
-    A client that has asked for no topic yet (an admin client; a producer that has sent nothing,
-    like the sink's dead-letter producer) refreshes the metadata of every topic in the cluster,
-    decoded in pure Python: with 1,300 topics on the broker that was ≈ 10% of the sink's CPU
-    (README, Performance). The brokers and the controller come with any metadata answer, so a dead
-    broker is noticed within the same interval; a topic the client sends to later is added."""
-    if topics:
-        await client.set_topics(list(topics))
-
-
 class Producer:
     """Idempotent, acks=all: `await send()` returns once every in-sync replica has the record,
     which is when a capture may advance its source position (docs/design.md, Delivery).
     Records are partitioned by lead id (`lead_partitioner`)."""
 
-    def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
+    def __init__(self, settings: KafkaSettings, *, topics: Sequence[str] = (), **overrides: Any) -> None:
+        """`topics`: ones that exist already and this producer will write (see `scoped_metadata`)."""
         options = common_options(settings) | {
             "acks": "all",
             "enable_idempotence": True,
@@ -104,6 +106,7 @@ class Producer:
             "partitioner": lead_partitioner,
         }
         self._producer = AIOKafkaProducer(**(options | overrides))
+        self._topics = tuple(topics)
 
     async def __aenter__(self) -> Self:
         try:
@@ -112,6 +115,7 @@ class Producer:
         except BaseException:
             await self._producer.stop()  # a failed start still holds sockets and tasks
             raise
+        scoped_metadata(self._producer.client, self._topics)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -126,11 +130,6 @@ class Producer:
         client = self._producer.client
         if topic not in client._topics:
             await client.add_topic(topic)
-
-    async def track(self, topics: Sequence[str]) -> None:
-        """Keep the metadata of `topics` alone fresh (`track_only`): those it will write to."""
-        with translate_kafka_errors("reading topic metadata"):
-            await track_only(self._producer.client, topics)
 
     async def send(
         self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Headers = ()
@@ -271,6 +270,7 @@ class Admin:
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._admin = AIOKafkaAdminClient(**common_options(settings))
+        self._topics: tuple[str, ...] = ()  # ensured: what its metadata refreshes ask for
 
     async def __aenter__(self) -> Self:
         try:
@@ -284,15 +284,10 @@ class Admin:
     async def __aexit__(self, *exc: object) -> None:
         await self._admin.close()
 
-    async def track(self, topics: Sequence[str]) -> None:
-        """Have the periodic metadata refresh ask for `topics` alone (`track_only`), rather than
-        for every topic of the cluster."""
-        with translate_kafka_errors("reading topic metadata"):
-            await track_only(self._admin._client, topics)
-
     async def ensure_topic(self, name: str, *, partitions: int | None = None) -> bool:
         """Create the topic when missing (with `replication_factor` copies and
-        `min_insync_replicas`); True if this call created it.
+        `min_insync_replicas`); True if this call created it. From then on, this admin's
+        metadata refreshes ask for the topics it ensured only (`scoped_metadata`).
 
         A topic that exists is left as it is, whatever its replication: a broker down (fewer live
         brokers than the replication factor) must not stop a restarted component. A missing topic
@@ -305,6 +300,7 @@ class Admin:
             # The broker answers per topic with an error code rather than failing the request.
             for _topic, code, *rest in response.topic_errors:
                 if code == TopicAlreadyExistsError.errno:
+                    self._ensured(name)
                     return False
                 if code == InvalidReplicationFactorError.errno:
                     brokers = len((await self._admin.describe_cluster()).get("brokers", []))
@@ -312,7 +308,12 @@ class Admin:
                                         f"{replication_problem(rf, brokers) or (rest[0] if rest else '')}")
                 if code:
                     raise for_code(code)(f"{rest[0] if rest else ''}")
+        self._ensured(name)
         return True
+
+    def _ensured(self, name: str) -> None:
+        self._topics = (*self._topics, name) if name not in self._topics else self._topics
+        scoped_metadata(self._admin._client, self._topics)
 
     async def live_brokers(self) -> int:
         """Brokers the cluster's metadata lists now (a stopped or fenced broker is not listed)."""

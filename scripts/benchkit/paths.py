@@ -16,11 +16,12 @@ import statistics
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
 from benchkit.procs import StreamerRun, load_average
-from benchkit.stack import INSERT, count, landed_span, leads, poll
+from benchkit.stack import INSERT, REPO, count, landed_span, leads, poll
 from connectors.postgrest.client import PostgrestClient
 from devstack.scratch import ScratchPair
 
@@ -118,11 +119,13 @@ async def paced(p: ScratchPair, rate: int, seconds: float, first: int, tick: flo
     return first + written
 
 
-async def steady_latencies(p: ScratchPair, rates: tuple[int, ...], seconds: float) -> list[Latency]:
-    """Commit → visible at each steady rate in turn, through one `streamer run`: per lead, from
-    the source row's `updated_at` (set just before its INSERT commits) to its `landed_at`."""
+async def steady_latencies(p: ScratchPair, rates: tuple[int, ...], seconds: float, *, repo: Path = REPO,
+                           extra: dict[str, str] | None = None) -> list[Latency]:
+    """Commit → visible at each steady rate in turn, through one `streamer run` (of `repo`, with
+    `extra` settings): per lead, from the source row's `updated_at` (set just before its INSERT
+    commits) to its `landed_at`."""
     out: list[Latency] = []
-    async with StreamerRun(p) as run:
+    async with StreamerRun(p, extra=extra or {}, repo=repo) as run:
         first = 1
         for rate in rates:
             start = first

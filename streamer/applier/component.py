@@ -106,7 +106,8 @@ class ReverseApplier:
                 self._blocked.clear()
             consumer = await stack.enter_async_context(
                 Consumer(settings.kafka, self._topic, group_id=settings.applier.group_id))
-            dead_letters = await stack.enter_async_context(Producer(settings.kafka))
+            dead_letters = await stack.enter_async_context(
+                Producer(settings.kafka, topics=(self._dead_letter_topic,)))
             self._ready = True
             log.info("applier: consuming", topic=self._topic, group=settings.applier.group_id)
             await self._loop(consumer, LeadStore(conn, self._table), dead_letters, stopping)

@@ -60,20 +60,33 @@ class EventBuffer:
 
     async def flush(self) -> int:
         """Produce everything buffered and wait for every acknowledgement; return the count."""
-        records, n = self._records, len(self._records)
-        if records:
-            try:
-                await self._producer.send_batch(self._topic, records)
-            except KafkaConnectorError:
-                self._metrics.produce_failed("capture")
-                raise
-            self._metrics.capture_acked(self._commit_ts, now_ms())
+        return await flush_together([self])
+
+    def _acked(self, at_ms: int) -> None:
+        if self._records:
+            self._metrics.capture_acked(self._commit_ts, at_ms)
             for op, count in self._ops.items():
                 self._metrics.changes_captured(op, count)
         for callback in self._on_ack:
             callback()
         self._records, self._commit_ts, self._ops, self._on_ack = [], [], Counter(), []
-        return n
+
+
+async def flush_together(buffers: list[EventBuffer]) -> int:
+    """Produce the records of `buffers` (one producer and topic), in order, as one send, and wait
+    for every acknowledgement; then run each buffer's callbacks, in order. Return the count."""
+    first = buffers[0]
+    records = first._records if len(buffers) == 1 else [r for b in buffers for r in b._records]
+    if records:
+        try:
+            await first._producer.send_batch(first._topic, records)
+        except KafkaConnectorError:
+            first._metrics.produce_failed("capture")
+            raise
+    at = now_ms()
+    for buffer in buffers:
+        buffer._acked(at)
+    return len(records)
 
 
 class ProducePipeline:
@@ -84,7 +97,8 @@ class ProducePipeline:
     Batches are sent one at a time so a lead's events keep their order (aiokafka appends records
     to its per-partition batches in call order; two sends interleaving could swap a lead's
     events); at most `depth` wait behind the one in flight, so memory stays bounded and a slow
-    Kafka slows the reader down. A failed send fails the pipeline: `submit` and `check` raise it."""
+    Kafka slows the reader down, and those that waited leave together, in order, as the next
+    send. A failed send fails the pipeline: `submit` and `check` raise it."""
 
     def __init__(self, depth: int) -> None:
         self._queue: asyncio.Queue[EventBuffer] = asyncio.Queue(maxsize=depth)
@@ -107,11 +121,16 @@ class ProducePipeline:
         return self._busy == 0
 
     async def _send(self) -> None:
+        """Send what waits: the buffers queued while the last send waited for its acknowledgements
+        go together, as one send (one wait for acknowledgements instead of one each)."""
         while True:
-            buffer = await self._queue.get()
-            await buffer.flush()
-            self._busy -= 1
-            self._queue.task_done()
+            buffers = [await self._queue.get()]
+            while not self._queue.empty():
+                buffers.append(self._queue.get_nowait())
+            await flush_together(buffers)
+            for _ in buffers:
+                self._busy -= 1
+                self._queue.task_done()
 
     def check(self) -> None:
         """Raise the failure that ended the sender, if any."""

@@ -154,7 +154,7 @@ def run(config: ConfigOption = None) -> None:
     with reported():  # a component's settings or the port: ConfigError, exit 2
         components = build_components(settings, metrics)
         sock = bind_http(settings.http.host, settings.http.port)  # before any component starts
-    raise typer.Exit(asyncio.run(serve(settings, components, metrics, sock=sock)))
+    raise typer.Exit(asyncio.run(serve(settings, components, metrics, sock=sock, freeze=True)))
 
 
 @reverse_app.command("trigger-sql")
