@@ -21,6 +21,16 @@ of its CPU. Debezium confirms on its offset commits (1 s in the benchmark's work
 trails Kafka's acknowledgements by at most the interval (plus one pass of the loop, `WAKE_EVERY`):
 what a SIGKILL makes the server send again is that much more, duplicates only.
 
+While changes flow, the reader reads the socket every `stream_poll_ms` (10 ms) instead of
+waiting for it to become readable (`polling`): a reader blocked on the socket is woken by each
+message the walsender sends (BEGIN, change, COMMIT), and the wake-up is the walsender's CPU.
+`POLL_WHILE` (0.1 s) after the last message it waits on the socket again, so a quiet capture
+does not spin. A small gain, measured on a loaded machine: at 200 single-change transactions/s
+a bare psycopg2 reader polling every 10 ms cost the walsender 1.11–1.22 s per 10k changes
+against 1.24–1.71 s for one woken per message (3 alternated rounds, load average 10–12); this
+capture, 1.34 s against 1.44 s (medians of 5 alternated rounds, load average 7–11). A change
+waits at most one tick longer before it is read.
+
 Idle: no SQL touches the slot. The walsender's keepalives are answered (at once when they ask
 for a reply, else with psycopg2's status every `status_interval_seconds`); when nothing is
 unacknowledged and no transaction is half read, the keepalive's WAL end is confirmed, so a quiet
@@ -62,6 +72,16 @@ from streamer.sections import SourceSettings
 
 REPORT_EVERY = 15.0  # seconds between the slot gauges' refreshes (one catalog read)
 WAKE_EVERY = 1.0  # seconds: the longest the reader sleeps without checking its lock and stop flag
+POLL_WHILE = 0.1  # seconds after the last message read during which the reader polls (`polling`)
+
+
+def polling(last_data: float, now: float, tick: float) -> bool:
+    """Whether the reader, finding nothing to read, sleeps `tick` and reads again (True) rather
+    than waiting for the socket to become readable: while changes flow, i.e. within
+    `POLL_WHILE` seconds of the last read that found some. A reader blocked on the socket is
+    woken by the walsender for each message it sends, at the walsender's CPU cost; one that reads
+    every tick is not."""
+    return tick > 0 and now - last_data < POLL_WHILE
 
 
 class ConfirmPacer:
@@ -148,7 +168,8 @@ class StreamSource:
         await stream.start(s.slot, s.publication, status_interval=s.status_interval_seconds)
         self.log.info("streaming", reader="protocol", walsender_pid=stream.pid)
         tracker, assembler = AckTracker(), TransactionAssembler(max_records=s.produce_batch)
-        every = s.status_interval_seconds
+        every, tick = s.status_interval_seconds, s.stream_poll_ms / 1000
+        last_data = float("-inf")  # when the last read found messages
         last_complete = 0  # the end LSN of the last whole unit (transaction, message) read
         progress = asyncio.Event()
 
@@ -186,8 +207,12 @@ class StreamSource:
                             # Everything read is acknowledged: the WAL end of the last keepalive
                             # holds nothing of ours, so the slot may move there (point 1).
                             self.release(stream.wal_end)
-                        await self._wait(stream.wait_readable(), stop_wait, None)
+                        if polling(last_data, time.monotonic(), tick):
+                            await asyncio.wait({stop_wait}, timeout=tick)
+                        else:
+                            await self._wait(stream.wait_readable(), stop_wait, None)
                         continue
+                    last_data = time.monotonic()
                     for lsn, data in messages:
                         for unit in assembler.feed(decode(data), lsn):
                             token = tracker.sent(unit)

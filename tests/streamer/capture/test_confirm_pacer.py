@@ -1,10 +1,10 @@
-"""The protocol reader's pacing of standby status updates (streamer/capture/protocol.py,
-`ConfirmPacer`): the highest released position, at most once per interval, never one already
-sent, always when forced."""
+"""The protocol reader's pacing (streamer/capture/protocol.py): `ConfirmPacer` sends the highest
+released position at most once per interval, never one already sent, always when forced;
+`polling` reads on a tick only while changes flow."""
 
 from __future__ import annotations
 
-from streamer.capture.protocol import ConfirmPacer
+from streamer.capture.protocol import POLL_WHILE, ConfirmPacer, polling
 
 
 def test_the_first_release_is_due_at_once_and_the_next_only_after_the_interval() -> None:
@@ -42,3 +42,10 @@ def test_interval_zero_sends_every_release() -> None:
         pacer.release(lsn)
         assert pacer.due(5.0, confirmed=lsn - 1) == lsn
         pacer.sent(5.0)
+
+
+def test_the_reader_polls_only_while_changes_flow() -> None:
+    assert polling(last_data=10.0, now=10.0 + POLL_WHILE / 2, tick=0.01)  # changes a moment ago: read every tick
+    assert not polling(last_data=10.0, now=10.0 + 2 * POLL_WHILE, tick=0.01)  # quiet: wait on the socket
+    assert not polling(last_data=float("-inf"), now=0.0, tick=0.01)  # nothing read yet
+    assert not polling(last_data=10.0, now=10.0 + POLL_WHILE / 2, tick=0.0)  # 0: always wait on the socket
