@@ -69,6 +69,16 @@ class SourceSettings(PostgresSettings):
     # and how often a standby status update is sent at the least.
     produce_queue: int = Field(default=2, ge=1, le=64)
     status_interval_seconds: float = Field(default=10.0, gt=0, le=30)
+    # Protocol reader: the least time between two standby status updates that move the slot.
+    # Each update wakes the source's walsender; one per acknowledged transaction cost it a third
+    # more CPU per change at 200 single-change transactions/s (streamer/capture/protocol.py). The
+    # slot then trails what Kafka acknowledged by at most this long: a restart re-sends that much
+    # (duplicates, never loss). 0 sends one per acknowledgement.
+    confirm_interval_ms: int = Field(default=1000, ge=0, le=30_000)
+    # Protocol reader, while changes flow: read the replication socket every this many ms rather
+    # than be woken by each message the walsender sends (the walsender's CPU); a change waits at
+    # most this much longer. 0.1 s after the last message, it waits on the socket. 0: always.
+    stream_poll_ms: int = Field(default=10, ge=0, le=1000)
     # The capture's producer (acks=all, idempotent): Kafka batching and compression.
     produce_linger_ms: int = Field(default=5, ge=0, le=1000)
     produce_max_batch_bytes: int = Field(default=262_144, ge=16_384, le=8_388_608)

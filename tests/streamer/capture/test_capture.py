@@ -243,7 +243,8 @@ async def test_sigkill_between_the_kafka_ack_and_the_status_update_loses_nothing
 ) -> None:
     """Protocol reader: five times, the capture kills itself with SIGKILL inside a standby status
     update, after Kafka acknowledged the batch and before the server hears of it (at a random
-    one of the first 30 updates, tests/streamer/capture/killed_after_ack.py); a plain capture
+    one of the first 5 updates, tests/streamer/capture/killed_after_ack.py; updates are paced,
+    one per `confirm_interval_ms`, so that is within about 5 s of streaming); a plain capture
     then finishes. Every change of a 20,000-change stream is on the topic: duplicates only."""
     settings = capture_settings(services, unique, capture_table, slot_reader="protocol")
     rng = random.Random(17)
@@ -259,7 +260,7 @@ async def test_sigkill_between_the_kafka_ack_and_the_status_update_loses_nothing
     try:
         for _ in range(5):
             proc = spawn_capture(settings, port, log, module="tests.streamer.capture.killed_after_ack",
-                                 KILL_AT_CONFIRM=str(rng.randint(1, 30)))
+                                 KILL_AT_CONFIRM=str(rng.randint(1, 5)))
             for _ in range(600):  # it dies at its own hand once enough batches were acknowledged
                 if proc.poll() is not None or writer.done():
                     break

@@ -176,3 +176,48 @@ async def test_slot_reader_protocol_does_not_fall_back(
     settings = capture_settings(services, unique, capture_table, slot_reader="protocol")
     with pytest.raises(ReplicationRefused):
         await asyncio.wait_for(CaptureComponent(settings, Metrics()).run(asyncio.Event()), 30)
+
+
+async def test_status_updates_are_paced_and_the_slot_still_reaches_every_acknowledged_commit(
+    services: Endpoints, source_db: asyncpg.Connection, capture_table: str, unique: str
+) -> None:
+    """200 single-change transactions over about 2 s: the slot's confirmed position, sampled
+    every 20 ms, takes at most one new value per `confirm_interval_ms` (plus the first), so the
+    walsender is not woken by a status update per transaction; once the changes are on the topic,
+    the position reaches the last commit's end while the capture still runs."""
+    settings = capture_settings(services, unique, capture_table, confirm_interval_ms=1000)
+    component, stopping = CaptureComponent(settings, Metrics()), asyncio.Event()
+    task = await started(component, stopping)
+    seen: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            lsn = await sampler.fetchval(
+                "SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE slot_name = $1",
+                settings.source.slot)
+            if not seen or lsn != seen[-1]:
+                seen.append(lsn)
+            await asyncio.sleep(0.02)
+
+    sampler = await asyncpg.connect(services.source_dsn)
+    watching = asyncio.create_task(sample())
+    try:
+        began = time.monotonic()
+        for i in range(200):
+            await source_db.execute(f"INSERT INTO {capture_table} (id, tentativas_contato) VALUES ($1, 0)", i + 1)
+            await asyncio.sleep(0.01)
+        events = await read_topic(settings.kafka, settings.kafka.leads_topic, until=lambda evs: len(evs) >= 200)
+        last = max(int(e["source"]["lsn"]) for e in events)  # the last change; its commit ends past it
+        for _ in range(100):  # the last acknowledgement goes out within the interval
+            if seen[-1] > last:
+                break
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - began
+        watching.cancel()
+    finally:
+        watching.cancel()
+        await sampler.close()
+        stopping.set()
+        await asyncio.wait_for(task, 30)
+    assert seen[-1] > last, (seen, last)
+    assert len(seen) - 1 <= elapsed / 1.0 + 2, (len(seen), elapsed)
