@@ -24,6 +24,7 @@ bytes once with orjson and building no pydantic model: the sink's hot path.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,37 +156,66 @@ LEAD_KINDS: Mapping[str, Kind] = model_kinds(Lead)
 # Values: the row's JSON value (what pgtypes and row_to_json give) ↔ Debezium's.
 
 def _to_days(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).toordinal() - _EPOCH_DAY
-        except ValueError:
-            return value  # infinity, BC: left as PostgreSQL wrote it
-    return value
+    return _days(value) if isinstance(value, str) else value
+
+
+# Dates and times of day repeat across leads (appointments, birthdays, hours): remembered, as
+# parsing them is most of what encoding those columns costs.
+@functools.lru_cache(maxsize=4096)
+def _days(value: str) -> Any:
+    try:
+        return dt.date.fromisoformat(value).toordinal() - _EPOCH_DAY
+    except ValueError:
+        return value  # infinity, BC: left as PostgreSQL wrote it
+
+
+# The texts of the dates and times of day read back, by their Debezium value: a few thousand
+# distinct days and appointment times cover most rows, and a lookup costs a third of the conversion.
+_day_texts: dict[int, str] = {}
+_time_texts: dict[int, str] = {}
+_TEXTS_CACHE_SIZE = 4096
+
+
+def _remember(cache: dict[int, str], value: int, text: str) -> str:
+    if len(cache) >= _TEXTS_CACHE_SIZE:
+        cache.clear()
+    cache[value] = text
+    return text
 
 
 def _from_days(value: Any) -> Any:
     if type(value) is int:
-        return dt.date.fromordinal(value + _EPOCH_DAY).isoformat()
+        text = _day_texts.get(value)
+        if text is None:
+            text = _remember(_day_texts, value, dt.date.fromordinal(value + _EPOCH_DAY).isoformat())
+        return text
     return value
 
 
 def _to_micro_time(value: Any) -> Any:
-    if isinstance(value, str):
-        hms, _, fraction = value.partition(".")
-        parts = hms.split(":")
-        if len(parts) == 3 and all(p.isdigit() for p in parts) and (not fraction or fraction.isdigit()):
-            h, m, s = map(int, parts)
-            return ((h * 60 + m) * 60 + s) * 1_000_000 + int(fraction[:6].ljust(6, "0") if fraction else 0)
+    return _micro_time(value) if isinstance(value, str) else value
+
+
+@functools.lru_cache(maxsize=4096)
+def _micro_time(value: str) -> Any:
+    hms, _, fraction = value.partition(".")
+    parts = hms.split(":")
+    if len(parts) == 3 and all(p.isdigit() for p in parts) and (not fraction or fraction.isdigit()):
+        h, m, s = map(int, parts)
+        return ((h * 60 + m) * 60 + s) * 1_000_000 + int(fraction[:6].ljust(6, "0") if fraction else 0)
     return value
 
 
 def _from_micro_time(value: Any) -> Any:
     if type(value) is int:
-        seconds, micros = divmod(value, 1_000_000)
-        minutes, s = divmod(seconds, 60)
-        h, m = divmod(minutes, 60)
-        text = f"{h:02d}:{m:02d}:{s:02d}"
-        return f"{text}.{micros:06d}" if micros else text
+        text = _time_texts.get(value)
+        if text is None:
+            seconds, micros = divmod(value, 1_000_000)
+            minutes, s = divmod(seconds, 60)
+            h, m = divmod(minutes, 60)
+            text = f"{h:02d}:{m:02d}:{s:02d}"
+            text = _remember(_time_texts, value, f"{text}.{micros:06d}" if micros else text)
+        return text
     return value
 
 
@@ -231,30 +261,59 @@ def encode_row(row: Mapping[str, Any], kinds: Mapping[str, Kind], unchanged: Ite
                arrays: frozenset[str] = frozenset()) -> dict[str, Any]:
     """`row` with each converted column in Debezium's representation, and the placeholder for each
     unchanged TOAST column (inside a list for an array column, as Debezium does)."""
+    return _encode_row(row, tuple((name, _ENCODE[kind]) for name, kind in kinds.items()), unchanged, arrays)
+
+
+def _encode_row(row: Mapping[str, Any], encoders: Sequence[tuple[str, Callable[[Any], Any]]],
+                unchanged: Iterable[str], arrays: frozenset[str]) -> dict[str, Any]:
+    """`encode_row` with each converted column's function looked up beforehand (`Encoder.learn`)."""
     out = dict(row)
-    for name, kind in kinds.items():
+    for name, encode in encoders:
         if name in out:
-            out[name] = _ENCODE[kind](out[name])
+            out[name] = encode(out[name])
     for name in unchanged:
         out[name] = [PLACEHOLDER] if name in arrays else PLACEHOLDER
     return out
 
 
-def decode_row(row: dict[str, Any], kinds: Mapping[str, Kind]) -> tuple[dict[str, Any], tuple[str, ...]]:
+def decode_row(row: dict[str, Any], kinds: Mapping[str, Kind], *, placeholders: bool = True
+               ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The inverse of `encode_row`: (row with our JSON values, the unchanged TOAST columns taken
-    out of it)."""
+    out of it). `placeholders=False`: the row is known to hold none (`scan_row`)."""
     unchanged: list[str] = []
-    for name, value in row.items():
-        if value == PLACEHOLDER or (type(value) is list and len(value) == 1 and value[0] == PLACEHOLDER):
-            unchanged.append(name)
-    for name in unchanged:
-        del row[name]
+    if placeholders:
+        for name, value in row.items():
+            if value == PLACEHOLDER or (type(value) is list and len(value) == 1 and value[0] == PLACEHOLDER):
+                unchanged.append(name)
+        for name in unchanged:
+            del row[name]
     for name, kind in kinds.items():
         if name in row:
             decoder = _DECODE.get(kind)
             if decoder is not None:
                 row[name] = decoder(row[name])
     return row, tuple(unchanged)
+
+
+def scan_row(row: dict[str, Any]) -> tuple[bool, bool]:
+    """(whether `row` holds a float anywhere, whether a value is Debezium's placeholder), in one
+    pass: what decoding a row image needs to know before it converts anything (`_change`)."""
+    floats = placeholder = False
+    for value in row.values():
+        kind = type(value)
+        if kind is str:
+            if value == PLACEHOLDER:
+                placeholder = True
+        elif kind is float:
+            floats = True
+        elif kind is list:
+            if not floats and has_float(value):
+                floats = True
+            if len(value) == 1 and value[0] == PLACEHOLDER:
+                placeholder = True
+        elif kind is dict and not floats and has_float(value):
+            floats = True
+    return floats, placeholder
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,6 +408,7 @@ class Encoder:
         self._schemas: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._columns: tuple[Column, ...] = ()
         self._kinds: dict[str, Kind] = {}
+        self._encoders: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
         self._arrays: frozenset[str] = frozenset()
         self.learn(options.columns)
 
@@ -371,6 +431,7 @@ class Encoder:
             return
         self._columns = columns
         self._kinds = kinds_of(columns)
+        self._encoders = tuple((name, _ENCODE[kind]) for name, kind in self._kinds.items())
         self._arrays = frozenset(c.name for c in columns if kind_of(c.type_oid)[1])
         self._schemas.clear()
 
@@ -397,9 +458,9 @@ class Encoder:
     def _value(self, event: ChangeEvent) -> bytes:
         source = event.source
         commit_us = source.ts_us if source.ts_us is not None else source.ts_ms * 1000
-        before = None if event.before is None else encode_row(event.before, self._kinds, (), self._arrays)
-        after = None if event.after is None else encode_row(event.after, self._kinds, event.unchanged_toast,
-                                                            self._arrays)
+        before = None if event.before is None else _encode_row(event.before, self._encoders, (), self._arrays)
+        after = None if event.after is None else _encode_row(event.after, self._encoders, event.unchanged_toast,
+                                                             self._arrays)
         incremental = source.snapshot_mark == "incremental"
         payload = {
             "before": before,
@@ -456,8 +517,9 @@ def snapshot_of(snapshot: bool, mark: str | None) -> str:
 def sequence(last_commit_lsn: int | None, lsn: int | None) -> str:
     """Debezium's `source.sequence`: a JSON array, as a string, of the last committed LSN before
     this event's and the event's own, each a decimal string or null."""
-    return orjson.dumps([None if last_commit_lsn is None else str(last_commit_lsn),
-                         None if lsn is None else str(lsn)]).decode()
+    # What orjson.dumps writes for that list, formatted directly (this runs for every event).
+    first = "null" if last_commit_lsn is None else f'"{int(last_commit_lsn)}"'
+    return f"[{first},null]" if lsn is None else f'[{first},"{int(lsn)}"]'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,16 +565,32 @@ def parse(data: bytes) -> Any:
     return value
 
 
+class _Inexact(Exception):
+    """orjson may have rounded a number of a row image: decode again with the exact parser."""
+
+
 def decode(data: bytes, kinds: Mapping[str, Kind] | None = None) -> Change:
     """A Kafka value of either format, with or without the schema envelope, as a `Change`.
 
     `kinds` says which columns hold converted values (date, time, json...) when the value carries
     no schema; with a schema, the schema says. Raises `orjson.JSONDecodeError` for bytes that are
-    not JSON and `EventError` for JSON that is not a change event."""
-    split = _enveloped(data)
+    not JSON and `EventError` for JSON that is not a change event.
+
+    Parsed once with orjson; only the row images are then looked at for a float orjson may have
+    rounded (`_change`), the one part of the value that reaches the destination as it is: in
+    `source` and the envelope's own fields a number is an integer or the value is refused either
+    way. Then, and only then, the value is parsed again with the exact parser (json_exact.py)."""
+    try:
+        return _decode(data, kinds, exact=False)
+    except _Inexact:
+        return _decode(data, kinds, exact=True)
+
+
+def _decode(data: bytes, kinds: Mapping[str, Kind] | None, *, exact: bool) -> Change:
+    split = _enveloped(data, exact=exact)
     if split is not None:
-        return _change(split[1], split[0])
-    document = parse(data)
+        return _change(split[1], split[0], split[2])
+    document, raw = _load(data, exact=exact)
     if type(document) is not dict:
         raise EventError(f"value: a JSON {_json_type(document)}, not an object")
     if "payload" in document and "schema" in document and "op" not in document:
@@ -522,7 +600,17 @@ def decode(data: bytes, kinds: Mapping[str, Kind] | None = None) -> Change:
             raise EventError(f"payload: a JSON {_json_type(payload)}, not an object")
         kinds = kinds_from_schema(schema) if type(schema) is dict else kinds
         document = payload
-    return _change(document, kinds or {})
+    return _change(document, kinds or {}, raw)
+
+
+def _load(data: bytes, *, exact: bool) -> tuple[Any, bytes | None]:
+    """(parsed, the bytes orjson parsed) or (parsed exactly, None)."""
+    if not exact:
+        try:
+            return orjson.loads(data), data
+        except orjson.JSONDecodeError:
+            pass  # 1e400, or not JSON at all: the exact parser tells
+    return loads_exact(data), None
 
 
 _SCHEMA_HEAD, _PAYLOAD_KEY = b'{"schema":', b',"payload":'
@@ -530,12 +618,14 @@ _schema_kinds: dict[bytes, dict[str, Kind]] = {}  # a topic has one schema, or a
 _SCHEMA_CACHE_SIZE = 32
 
 
-def _enveloped(data: bytes) -> tuple[dict[str, Kind], dict[str, Any]] | None:
-    """(kinds, payload) of a schema-enveloped value as JsonConverter writes it (compact, schema
-    first), the schema's kinds cached by its bytes: the schema is most of the value and the same
-    on every record. None for anything else, which is then parsed whole. The first `,"payload":`
-    after the schema is the envelope's own member: inside a JSON string the quotes are escaped,
-    and a schema has no key named "payload"; a wrong split would not parse and falls back."""
+def _enveloped(data: bytes, *, exact: bool = False
+               ) -> tuple[dict[str, Kind], dict[str, Any], bytes | None] | None:
+    """(kinds, payload, the payload's bytes orjson parsed or None) of a schema-enveloped value as
+    JsonConverter writes it (compact, schema first), the schema's kinds cached by its bytes: the
+    schema is most of the value and the same on every record. None for anything else, which is
+    then parsed whole. The first `,"payload":` after the schema is the envelope's own member:
+    inside a JSON string the quotes are escaped, and a schema has no key named "payload"; a wrong
+    split would not parse and falls back."""
     if not data.startswith(_SCHEMA_HEAD) or data[-1:] != b"}":
         return None
     cut = data.find(_PAYLOAD_KEY)
@@ -552,13 +642,14 @@ def _enveloped(data: bytes) -> tuple[dict[str, Kind], dict[str, Any]] | None:
             if len(_schema_kinds) >= _SCHEMA_CACHE_SIZE:
                 _schema_kinds.clear()
             _schema_kinds[schema_bytes] = kinds
-        payload = parse(data[cut + len(_PAYLOAD_KEY):-1])
+        payload, raw = _load(data[cut + len(_PAYLOAD_KEY):-1], exact=exact)
     except orjson.JSONDecodeError:
         return None
-    return (kinds, payload) if type(payload) is dict else None
+    return (kinds, payload, raw) if type(payload) is dict else None
 
 
-def _change(document: dict[str, Any], kinds: Mapping[str, Kind]) -> Change:
+def _change(document: dict[str, Any], kinds: Mapping[str, Kind], raw: bytes | None = None) -> Change:
+    """The change `document` holds; `raw`: the bytes orjson parsed it from (None: parsed exactly)."""
     op = document.get("op")
     if op not in _OPS:
         raise EventError("op: must be one of c, u, d, r")
@@ -579,14 +670,20 @@ def _change(document: dict[str, Any], kinds: Mapping[str, Kind]) -> Change:
     elif after is None:
         raise EventError(f"op {op!r} needs 'after'")
     if "version" in source or "name" in source:  # the debezium format
+        floats, in_after = scan_row(after) if after is not None else (False, False)
+        floats_before, in_before = scan_row(before) if before is not None else (False, False)
+        if raw is not None and (floats or floats_before) and may_lose(raw):
+            raise _Inexact()
         unchanged: tuple[str, ...] = ()
         if after is not None:
-            after, unchanged = decode_row(after, kinds)
+            after, unchanged = decode_row(after, kinds, placeholders=in_after)
         if before is not None:
-            before, _ = decode_row(before, kinds)
+            before, _ = decode_row(before, kinds, placeholders=in_before)
         snapshot = source.get("snapshot")
         return Change(op, before, after, ts, unchanged, None, None, "debezium",
                       snapshot if isinstance(snapshot, str) else "false")
+    if raw is not None and (has_float(after) or has_float(before)) and may_lose(raw):
+        raise _Inexact()
     unchanged_toast = document.get("unchanged_toast") or []
     if type(unchanged_toast) is not list or not all(type(c) is str for c in unchanged_toast):
         raise EventError("unchanged_toast: not a list of column names")

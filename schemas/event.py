@@ -20,7 +20,7 @@ How it is written to Kafka is the event format's business (``schemas/debezium.py
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +28,7 @@ from schemas import json_bytes
 from schemas.json_exact import loads as loads_exact
 
 Op = Literal["c", "u", "d", "r"]
+_Model = TypeVar("_Model", bound=BaseModel)
 Connector = Literal["postgresql", "outbox", "export", "webhook"]
 
 # Kafka header names (values are ASCII/UTF-8 bytes).
@@ -66,6 +67,32 @@ class SourceInfo(BaseModel):
     snapshot_mark: Literal["true", "first", "last", "incremental"] | None = None
 
 
+    @classmethod
+    def of_change(cls, *, db: str, schema: str, table: str, lsn: int, tx_id: int, ts_us: int,
+                  sync_source: str | None, change_lsn: int | None, last_commit_lsn: int | None) -> SourceInfo:
+        """A streamed change's source block (the capture's hot path), built without validation:
+        every argument comes typed from the pgoutput decoder. Equal to validating the same
+        fields (tests/schemas/test_event.py)."""
+        if sync_source is not None and type(sync_source) is not str:
+            raise ValueError(f"sync_source: a {type(sync_source).__name__}, not a string")
+        return _unvalidated(cls, {
+            "connector": "postgresql", "db": db, "schema_": schema, "table": table, "lsn": lsn, "tx_id": tx_id,
+            "ts_ms": ts_us // 1000, "snapshot": False, "job_id": None, "sync_source": sync_source, "ts_us": ts_us,
+            "change_lsn": change_lsn, "last_commit_lsn": last_commit_lsn, "snapshot_mark": None})
+
+
+def _unvalidated(cls: type[_Model], fields: dict[str, Any]) -> _Model:
+    """An instance holding `fields` (every field, in declaration order) as they are: what
+    pydantic's `model_construct` makes, without its per-field loop in Python, which costs more
+    than validating. Only for values built by our own code, already of the field's type."""
+    instance = cls.__new__(cls)
+    object.__setattr__(instance, "__dict__", fields)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
 # SourceInfo fields the legacy format never wrote.
 _NEW_SOURCE_FIELDS = {"ts_us", "change_lsn", "last_commit_lsn", "snapshot_mark"}
 
@@ -99,6 +126,19 @@ class ChangeEvent(BaseModel):
             if clash:
                 raise ValueError(f"unchanged TOAST columns must be left out of 'after': {clash}")
         return self
+
+    @classmethod
+    def of_change(cls, op: Literal["c", "u", "d"], before: dict[str, Any] | None, after: dict[str, Any] | None,
+                  unchanged_toast: list[str], source: SourceInfo) -> ChangeEvent:
+        """A streamed change's event (the capture's hot path, streamer/capture/events.py), built
+        without validating its rows again: they come from the pgoutput decoder. The rules the
+        validator enforces on images are checked, cheaply: a bad one still raises."""
+        if (op == "d") != (after is None) or (op == "d" and before is None):
+            raise ValueError(f"op {op!r} with before={before is not None}, after={after is not None}")
+        if unchanged_toast and (after is None or not after.keys().isdisjoint(unchanged_toast)):
+            raise ValueError("unchanged TOAST columns must be left out of 'after'")
+        return _unvalidated(cls, {"before": before, "after": after, "op": op, "source": source, "ts_ms": now_ms(),
+                                  "unchanged_toast": unchanged_toast})
 
     def to_bytes(self) -> bytes:
         """Serialise to the JSON Kafka value, with Debezium's field names."""

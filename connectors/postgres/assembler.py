@@ -49,6 +49,7 @@ from connectors.postgres.pgoutput import (
     Truncate,
     Type,
     Update,
+    tuple_to_row,
 )
 
 ChangeOp = Literal["c", "u", "d", "t"]
@@ -141,7 +142,9 @@ class TransactionAssembler:
 
     def feed(self, message: Message, lsn: int | None = None) -> Iterator[TxBatch]:
         """Consume one message; yield a chunk when it fills up or the transaction commits."""
-        if isinstance(message, Relation):
+        if isinstance(message, Insert | Update | Delete | Truncate):  # the most frequent, tested first
+            yield from self._change(message, lsn)
+        elif isinstance(message, Relation):
             self.relations.add(message)
         elif isinstance(message, Type):
             self.types[message.type_oid] = message
@@ -166,8 +169,6 @@ class TransactionAssembler:
                 # Protocol 1 sends a transaction whole at its commit, so this does not happen; if
                 # it did, the open transaction's Commit lies past the message and releases it.
                 self.skipped_messages += 1
-        else:
-            yield from self._change(message, lsn)
 
     def _open(self, what: str) -> _OpenTx:
         if self._tx is None:
@@ -181,15 +182,13 @@ class TransactionAssembler:
                 self._append(tx, self.relations.get(relid), "t", None, None, lsn)
         else:
             relation = self.relations.get(message.relation_id)
-            rows = self.relations.row
             if isinstance(message, Insert):
-                self._append(tx, relation, "c", None, rows(message.relation_id, message.new), lsn)
+                self._append(tx, relation, "c", None, tuple_to_row(relation, message.new), lsn)
             elif isinstance(message, Update):
-                old = rows(message.relation_id, message.old) if message.old is not None else None
-                new = rows(message.relation_id, message.new)
-                self._append(tx, relation, "u", old, new, lsn)
+                old = tuple_to_row(relation, message.old) if message.old is not None else None
+                self._append(tx, relation, "u", old, tuple_to_row(relation, message.new), lsn)
             else:
-                self._append(tx, relation, "d", rows(message.relation_id, message.old), None, lsn)
+                self._append(tx, relation, "d", tuple_to_row(relation, message.old), None, lsn)
         if len(tx.records) >= self.max_records:
             yield self._chunk(tx, None)
 

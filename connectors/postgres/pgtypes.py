@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 
@@ -145,6 +145,8 @@ def converter_for(type_oid: int) -> Callable[[str], JsonValue]:
     if element is None:
         return _SCALARS.get(type_oid, _same)
     convert = _SCALARS.get(element, _same)
+    if convert is _same:  # text, varchar, numeric...: the parsed elements as they are
+        return parse_array
     return lambda text: _map_nested(parse_array(text), convert)
 
 
@@ -213,6 +215,34 @@ def _parse_level(text: str, pos: int) -> tuple[list[Any], int]:
         else:
             raise ValueError(f"unexpected {text[pos]!r} at {pos} in array literal")
     raise ValueError("unterminated array literal")
+
+
+class RowConverter:
+    """``convert_row`` for one relation's columns, compiled once (per Relation message): a row
+    is copied in one C-level pass and only the columns whose type needs converting are visited
+    (on a lead, 20 of 49; text, varchar, numeric and date stay as sent).
+
+        convert = RowConverter([("id", INT8), ("name", TEXT)])
+        convert({"id": "7", "name": "Ana"}) == {"id": 7, "name": "Ana"}
+    """
+
+    __slots__ = ("_converters",)
+
+    def __init__(self, columns: Iterable[tuple[str, int]]) -> None:
+        pairs = [(name, converter_for(type_oid)) for name, type_oid in columns]
+        self._converters = tuple((name, convert) for name, convert in pairs if convert is not _same)
+
+    def __call__(self, values: Mapping[str, str | bytes | None]) -> dict[str, JsonValue]:
+        """Convert a row of text values; refuses binary ones as ``convert_row`` does."""
+        out: dict[str, JsonValue] = dict(values)
+        if bytes in set(map(type, out.values())):
+            name = next(name for name, value in out.items() if type(value) is bytes)
+            raise ValueError(f"column {name!r} arrived in binary format; read the slot as text")
+        for name, convert in self._converters:
+            value = out.get(name)
+            if value is not None:
+                out[name] = convert(value)
+        return out
 
 
 def convert_row(values: Mapping[str, str | bytes | None], type_oids: Mapping[str, int]) -> dict[str, JsonValue]:

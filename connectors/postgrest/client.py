@@ -136,7 +136,8 @@ class PostgrestClient:
         params = {"on_conflict": on_conflict}
         if columns is not None and (quoted := columns_param(rows, columns)) is not None:
             params["columns"] = quoted
-        body = json_bytes.dumps(list(rows), default=str)  # held until the answer: exact size
+        # held until the answer: exact size (schemas/json_bytes.py)
+        body = json_bytes.dumps(rows if type(rows) is list else list(rows), default=str)
         await self._send("POST", self._url(table, params), action=f"upserting {len(rows)} rows into {table}",
                          content=body, headers=_UPSERT_HEADERS)
 

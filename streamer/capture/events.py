@@ -7,26 +7,26 @@ from typing import Any
 
 from connectors.postgres.assembler import ChangeRecord
 from connectors.postgres.pgoutput import Relation
-from connectors.postgres.pgtypes import convert_row
+from connectors.postgres.pgtypes import RowConverter
 from schemas.debezium import Column
 from schemas.event import ChangeEvent, SourceInfo
 
-# Column name -> type oid, per relation message (the same object for every row the decoder
-# reads until the relation is sent again): built once, not twice per event (a 49-entry dict).
-# Keyed by id(), holding the relation so the id cannot be reused; bounded like the relations.
-_OIDS: dict[int, tuple[Relation, dict[str, int]]] = {}
-_OIDS_KEPT = 64
+# The row converter per relation message (the same object for every row the decoder reads
+# until the relation is sent again): compiled once, not per event. Keyed by id(), holding the
+# relation so the id cannot be reused; bounded like the relations.
+_CONVERTERS: dict[int, tuple[Relation, RowConverter]] = {}
+_CONVERTERS_KEPT = 64
 
 
-def _oids(relation: Relation) -> dict[str, int]:
-    cached = _OIDS.get(id(relation))
+def _converter(relation: Relation) -> RowConverter:
+    cached = _CONVERTERS.get(id(relation))
     if cached is not None and cached[0] is relation:
         return cached[1]
-    if len(_OIDS) >= _OIDS_KEPT:
-        _OIDS.clear()
-    oids = {c.name: c.type_oid for c in relation.columns}
-    _OIDS[id(relation)] = (relation, oids)
-    return oids
+    if len(_CONVERTERS) >= _CONVERTERS_KEPT:
+        _CONVERTERS.clear()
+    converter = RowConverter((c.name, c.type_oid) for c in relation.columns)
+    _CONVERTERS[id(relation)] = (relation, converter)
+    return converter
 
 
 def relation_columns(relation: Relation) -> tuple[Column, ...]:
@@ -39,7 +39,7 @@ def _image(record: ChangeRecord, old: bool) -> tuple[dict[str, Any] | None, tupl
     image = record.old if old else record.new
     if image is None:
         return None, ()
-    return convert_row(image.values, _oids(record.relation)), image.unchanged_toast
+    return _converter(record.relation)(image.values), image.unchanged_toast
 
 
 def from_pgoutput(record: ChangeRecord, *, db: str, last_commit_lsn: int | None = None) -> ChangeEvent | None:
@@ -58,18 +58,12 @@ def from_pgoutput(record: ChangeRecord, *, db: str, last_commit_lsn: int | None 
                 after[column] = before[column]
         unchanged = tuple(c for c in unchanged if c not in before)
     row = after if after is not None else before
-    return ChangeEvent(
-        op=record.op,
-        before=before,
-        after=after,
-        unchanged_toast=list(unchanged),
-        source=SourceInfo(
-            connector="postgresql", db=db, schema_=record.relation.namespace, table=record.relation.name,
-            lsn=record.commit_lsn, tx_id=record.xid, ts_ms=record.commit_ts_us // 1000,
-            sync_source=(row or {}).get("sync_source"), ts_us=record.commit_ts_us, change_lsn=record.lsn,
-            last_commit_lsn=last_commit_lsn,
-        ),
-    )
+    relation = record.relation
+    source = SourceInfo.of_change(
+        db=db, schema=relation.namespace, table=relation.name, lsn=record.commit_lsn, tx_id=record.xid,
+        ts_us=record.commit_ts_us, sync_source=(row or {}).get("sync_source"), change_lsn=record.lsn,
+        last_commit_lsn=last_commit_lsn)
+    return ChangeEvent.of_change(record.op, before, after, list(unchanged), source)
 
 
 def split_key_change(event: ChangeEvent, key_column: str = "id") -> list[ChangeEvent]:

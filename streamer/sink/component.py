@@ -125,7 +125,9 @@ class SinkComponent:
             admin = await stack.enter_async_context(Admin(s.kafka))
             await admin.ensure_topic(self.topic)
             await admin.ensure_topic(dlq)
+            await admin.track([self.topic])
             producer = await stack.enter_async_context(Producer(s.kafka))
+            await producer.track([dlq])
             loop = _Loop(self, stopping, PlanOptions.from_settings(s.sink, mapping),
                          Lander(client, s.destination.table, policy=RetryPolicy.from_settings(s.sink),
                                 limiter=RateLimiter(s.sink.requests_per_second), metrics=self.metrics,

@@ -140,7 +140,9 @@ class Lander:
     def _upsert(self, columns: Sequence[str], key: str) -> Callable[[Sequence[Upsert]], Awaitable[None]]:
         async def send(rows: Sequence[Upsert]) -> None:
             self._columns = tuple(columns)  # for the drift report, should the destination refuse one
-            await self.client.upsert(self.table, [dict(u.row) for u in rows], on_conflict=key, columns=columns)
+            # The plan's rows are dicts already (batch.py `_emit`): no copy of 50 rows per request.
+            await self.client.upsert(self.table, [u.row if type(u.row) is dict else dict(u.row) for u in rows],
+                                     on_conflict=key, columns=columns)
         return send
 
     def _delete(self, key: str) -> Callable[[Sequence[Delete]], Awaitable[None]]:

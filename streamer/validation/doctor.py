@@ -93,7 +93,7 @@ async def _tagging(conn: asyncpg.Connection, settings: Settings) -> Check:
 
 
 async def _kafka(settings: Settings) -> list[Check]:
-    topic = settings.kafka.topic_for(settings.kafka.topic_prefix, settings.source.table, settings.source.schema_name)
+    topic = settings.kafka.leads_topic  # the topic the capture writes and the sink reads, whatever the table
     return [await run_check("consumer lag", health.consumer_lag(
         settings.kafka, topic, settings.sink.group_id, settings.validation.max_consumer_lag)),
         await run_check("kafka replication", health.replication(settings.kafka, [topic]))]

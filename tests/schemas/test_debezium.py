@@ -20,6 +20,7 @@ from schemas.debezium import (
     decode_key,
     model_columns,
     partition_key,
+    sequence,
 )
 from schemas.event import ChangeEvent, SourceInfo, from_row, header
 from schemas.lead import Lead
@@ -274,3 +275,50 @@ def test_the_schema_follows_the_columns_a_relation_announces_keeping_the_catalog
     after = {f["field"]: f for f in orjson.loads(value or b"")["schema"]["fields"]}["after"]
     assert [(f["field"], f["type"], f["optional"]) for f in after["fields"]] == [
         ("id", "int64", False), ("name", "string", False), ("nota", "int32", True)]
+
+
+@pytest.mark.parametrize(("text", "micros"), [
+    ("14:30:00", 52_200_000_000), ("00:00:00", 0), ("24:00:00", 86_400_000_000),
+    ("23:59:59.5", 86_399_500_000), ("08:01:02.000123", 28_862_000_123), ("allballs", "allballs")])
+def test_a_time_column_is_microseconds_since_midnight(text: str, micros: Any) -> None:
+    """PostgreSQL's `time` output, with or without a fraction, as Debezium's MicroTime; what is not
+    a time of day stays as it was written."""
+    ((_, value, _),) = encoder().records(update(horario_agendamento=text))
+    assert orjson.loads(value)["after"]["horario_agendamento"] == micros
+
+
+@pytest.mark.parametrize(("last", "lsn", "expected"), [
+    (1_500, 1_900, '["1500","1900"]'), (None, 1_900, '[null,"1900"]'), (None, None, "[null,null]"),
+    (2**64 - 1, 0, f'["{2**64 - 1}","0"]')])
+def test_the_sequence_is_a_json_array_of_decimal_strings(last: int | None, lsn: int | None, expected: str) -> None:
+    """`source.sequence` as Debezium writes it, a JSON array as a string, and parseable as one."""
+    assert sequence(last, lsn) == expected
+    assert orjson.loads(sequence(last, lsn)) == [None if v is None else str(v) for v in (last, lsn)]
+
+
+@pytest.mark.parametrize("enveloped", [False, True])
+@pytest.mark.parametrize("image", ["after", "before"])
+def test_a_number_of_a_row_image_that_a_double_cannot_hold_reads_back_exactly(enveloped: bool, image: str) -> None:
+    """Only the row images are looked at for a float orjson may have rounded; such a value is read
+    again exactly, whatever else the value holds (here a long float in `source` too)."""
+    op, other = ("u", "before") if image == "after" else ("d", "after")
+    row = b'{"id":7,"peso":0.12345678901234567890123,"nota":2.5,"tags":[1.000000000000000000001],"x":"a"}'
+    value = (b'{"before":' + (row if image == "before" else b"null") + b',"after":'
+             + (row if image == "after" else b"null") + b',"source":{"version":"1","ts_ms":1,"xmin":'
+             b'0.99999999999999999999},"op":"' + op.encode() + b'","ts_ms":2}')
+    if enveloped:
+        value = b'{"schema":{"type":"struct","fields":[]},"payload":' + value + b"}"
+    change = decode(value, LEAD_KINDS)
+    read = getattr(change, image)
+    assert getattr(change, other) is None and read is not None
+    assert orjson.dumps(read) == row  # every literal as written
+    assert read["nota"] == 2.5 and type(read["peso"]) is orjson.Fragment
+
+
+def test_a_float_that_a_double_holds_stays_a_float_and_placeholders_go_in_every_image() -> None:
+    value = (b'{"before":{"id":7,"t":"__debezium_unavailable_value"},"after":{"id":7,"n":0.5,'
+             b'"t":"__debezium_unavailable_value","a":["__debezium_unavailable_value"],"s":"x"},'
+             b'"source":{"version":"1","ts_ms":1},"op":"u","ts_ms":2}')
+    change = decode(value)
+    assert change.after == {"id": 7, "n": 0.5, "s": "x"} and change.unchanged == ("t", "a")
+    assert change.before == {"id": 7}

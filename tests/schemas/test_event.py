@@ -132,3 +132,42 @@ def test_ts_ms_defaults_to_now():
     """Without ts_ms the event is stamped with the current time in milliseconds."""
     event = ChangeEvent(op="c", after={"id": 1}, source=_source())
     assert event.ts_ms > 1_700_000_000_000
+
+
+def test_a_captured_change_built_unvalidated_equals_the_validated_one():
+    """The capture's hot path builds its events without validation (`of_change`): the same event,
+    the same bytes, as validating the same fields."""
+    source = SourceInfo.of_change(db="crm", schema="public", table="leads", lsn=2_000, tx_id=991,
+                                  ts_us=1_700_000_000_123_456, sync_source="tabuladormax", change_lsn=1_900,
+                                  last_commit_lsn=1_500)
+    validated_source = SourceInfo(connector="postgresql", db="crm", schema="public", table="leads", lsn=2_000,
+                                  txId=991, ts_ms=1_700_000_000_123, ts_us=1_700_000_000_123_456,
+                                  sync_source="tabuladormax", change_lsn=1_900, last_commit_lsn=1_500)
+    assert source == validated_source
+    event = ChangeEvent.of_change("u", {"id": 1, "notes": "a"}, {"id": 1}, ["notes"], source)
+    validated = ChangeEvent(op="u", before={"id": 1, "notes": "a"}, after={"id": 1}, unchanged_toast=["notes"],
+                            source=validated_source, ts_ms=event.ts_ms)
+    assert event == validated
+    assert event.to_bytes() == validated.to_bytes() and event.headers() == validated.headers()
+    assert event.model_dump() == validated.model_dump()
+    with pytest.raises(pydantic.ValidationError):
+        event.op = "d"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("op", "before", "after", "unchanged"),
+    [("c", None, None, []), ("d", None, None, []), ("d", {"id": 1}, {"id": 1}, []), ("u", None, {"id": 1}, ["id"])],
+)
+def test_a_captured_change_still_refuses_bad_images(op: str, before: dict | None, after: dict | None,
+                                                    unchanged: list[str]):
+    """The rules on images hold without validation: a bad event raises, naming what is wrong."""
+    source = SourceInfo.of_change(db="crm", schema="public", table="leads", lsn=1, tx_id=1, ts_us=1_000,
+                                  sync_source=None, change_lsn=None, last_commit_lsn=None)
+    with pytest.raises(ValueError, match="op|TOAST"):
+        ChangeEvent.of_change(op, before, after, unchanged, source)  # type: ignore[arg-type]
+
+
+def test_a_captured_change_refuses_a_sync_source_that_is_not_text():
+    with pytest.raises(ValueError, match="sync_source: a int"):
+        SourceInfo.of_change(db="crm", schema="public", table="leads", lsn=1, tx_id=1, ts_us=1_000, sync_source=7,
+                             change_lsn=None, last_commit_lsn=None)  # type: ignore[arg-type]

@@ -98,3 +98,24 @@ async def test_an_unreachable_broker_is_a_retriable_kafka_unavailable() -> None:
             pass
     assert caught.value.retriable
     assert "starting the producer" in str(caught.value)
+
+
+async def test_a_producer_refreshes_the_metadata_of_the_topics_it_writes_only(
+        kafka_settings: KafkaSettings, unique: str) -> None:
+    """A topic that existed when the producer started is tracked once written to, so the periodic
+    metadata refresh reads it alone, not every topic in the cluster (what it did before: CPU
+    that grew with the broker's topic count)."""
+    topics = [f"t.tracked.{unique}", f"t.other.{unique}"]
+    async with Admin(kafka_settings) as admin:
+        for topic in topics:
+            await admin.ensure_topic(topic, partitions=1)
+    async with Producer(kafka_settings) as producer:
+        client = producer._producer.client
+        await client.force_metadata_update()
+        assert set(topics) <= client.cluster.topics()  # tracking none, a refresh reads every topic
+        await producer.send_batch(topics[0], [(b"k", b"v", [])])
+        await client.force_metadata_update()
+        assert client.cluster.topics() == {topics[0]}
+        await producer.send(topics[1], b"v", key=b"k")
+        await client.force_metadata_update()
+        assert client.cluster.topics() == set(topics)

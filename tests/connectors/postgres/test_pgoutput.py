@@ -179,6 +179,15 @@ def test_tuple_to_row_leaves_unchanged_toast_out():
     assert row == RowImage({"id": "7", "name": None}, ("notes",))
 
 
+def test_tuple_to_row_pairs_a_whole_row_in_column_order():
+    """Without unchanged-TOAST columns a row image is every column, in the relation's order."""
+    rel = decode(RELATION)
+    assert isinstance(rel, Relation)
+    assert rel.names == ("id", "name", "notes")
+    row = tuple_to_row(rel, ("7", None, "b"))
+    assert row == RowImage({"id": "7", "name": None, "notes": "b"}) and list(row.values) == list(rel.names)
+
+
 def test_tuple_to_row_rejects_column_count_mismatch():
     """A tuple whose width differs from the relation's is a DecodeError (missed Relation)."""
     rel = decode(RELATION)

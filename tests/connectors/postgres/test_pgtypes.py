@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.postgres import pgtypes as t
-from connectors.postgres.pgtypes import convert_row, from_text, parse_array
+from connectors.postgres.pgtypes import RowConverter, convert_row, from_text, parse_array
 
 
 @pytest.mark.parametrize(
@@ -121,3 +121,21 @@ def test_convert_row_refuses_binary_values():
     """Binary-format values are refused, since the slot is read in text format."""
     with pytest.raises(ValueError, match="binary"):
         convert_row({"id": b"\x00"}, {"id": t.INT8})
+
+
+def test_a_compiled_row_converter_converts_as_convert_row_does():
+    """A relation's compiled converter gives what `convert_row` gives, and leaves out what the
+    row leaves out (an unchanged TOAST column)."""
+    types = {"id": t.INT8, "name": t.TEXT, "ok": t.BOOL, "at": t.TIMESTAMPTZ, "n": t.NUMERIC, "tags": t.TEXT_ARRAY,
+             "extra": t.JSONB, "f": t.FLOAT8, "day": t.DATE, "missing": t.INT4}
+    row = {"id": "7", "name": "Ana", "ok": "f", "at": "2024-01-31 12:00:00.5+00", "n": "1.50", "tags": "{a,NULL}",
+           "extra": '{"k": [1, 2.5]}', "f": "NaN", "day": "2024-02-29"}
+    convert = RowConverter(types.items())
+    assert convert(row) == convert_row(row, types)
+    assert convert({**row, "name": None, "id": None})["id"] is None
+    assert "missing" not in convert(row)
+
+
+def test_a_compiled_row_converter_refuses_binary_values():
+    with pytest.raises(ValueError, match="'name' arrived in binary"):
+        RowConverter([("id", t.INT8), ("name", t.TEXT)])({"id": "1", "name": b"\x00"})

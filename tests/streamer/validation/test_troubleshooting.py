@@ -245,10 +245,15 @@ async def test_export_paused_by_errors_shows_stuck_job_and_error_burst(
     job = await copies.source.fetchval(
         "INSERT INTO public.gestao_scouter_export_jobs (status, started_at, updated_at) "
         "VALUES ('running', now() - interval '3 hours', now() - interval '2 hours') RETURNING id::text")
+    # A burst is more than twice the hour before: on a stack that already holds other tests' errors
+    # from an hour ago, plant enough to be one.
+    earlier = await copies.source.fetchval(
+        "SELECT count(*) FROM public.gestao_scouter_export_errors "
+        "WHERE created_at > now() - interval '2 hours' AND created_at <= now() - interval '1 hour'")
     try:
         await copies.source.execute(
             "INSERT INTO public.gestao_scouter_export_errors (job_id, lead_id, error_message, response_status) "
-            "SELECT $1::uuid, -g, $2, 400 FROM generate_series(1, 200) g", job, message)
+            "SELECT $1::uuid, -g, $2, 400 FROM generate_series(1, $3::int) g", job, message, max(200, 2 * earlier + 50))
         checks = checks_of(await run(services, copies.table, tmp_path, "doctor", "--json"))
     finally:
         await copies.source.execute("DELETE FROM public.gestao_scouter_export_jobs WHERE id = $1::uuid", job)
