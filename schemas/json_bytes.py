@@ -2,7 +2,7 @@
 
 orjson (3.12 and later) writes into a buffer it sizes ahead, at least 4 KiB and about ten times
 the text for a row of strings, and hands that buffer back without shrinking it: a lead's 1.3 KB
-value occupies 16 KB, a 9-byte Kafka key 4 KB (measured with tracemalloc; README, "Performance:
+value occupies 16 KB, an 8-byte Kafka key 4 KB (measured with tracemalloc; README, "Performance:
 CPU and memory per lead"). Harmless for a value dropped at once; not for one that is kept: the capture holds up to
 (`produce_queue` + 2) × `produce_batch` records until Kafka acknowledges them, and the sink holds
 each batch's request body until the destination answers. Those use `dumps`, which copies the
