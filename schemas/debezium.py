@@ -34,6 +34,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel
 
+from schemas import json_bytes
 from schemas.event import (
     HEADER_JOB_ID,
     HEADER_SYNC_SOURCE,
@@ -450,7 +451,7 @@ class Encoder:
         key_column = self.options.key_column
         payload = {key_column: event.key(key_column)}
         if not self.options.schemas:
-            return orjson.dumps(payload)
+            return json_bytes.dumps(payload)  # kept until Kafka acknowledges: exact size (json_bytes.py)
         key_schema_bytes, _ = self._schema_bytes(event)
         return b'{"schema":' + key_schema_bytes + b',"payload":' + orjson.dumps(payload) + b"}"
 
@@ -480,9 +481,9 @@ class Encoder:
             "ts_us": event.ts_ms * 1000,
             "ts_ns": event.ts_ms * 1_000_000,
         }
-        body = orjson.dumps(payload)
         if not self.options.schemas:
-            return body
+            return json_bytes.dumps(payload)
+        body = orjson.dumps(payload)
         _, value_schema_bytes = self._schema_bytes(event)
         return b'{"schema":' + value_schema_bytes + b',"payload":' + body + b"}"
 

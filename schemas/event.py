@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from typing import Any, Literal, Self, TypeVar
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas import json_bytes
 from schemas.json_exact import loads as loads_exact
 
 Op = Literal["c", "u", "d", "r"]
@@ -142,7 +142,7 @@ class ChangeEvent(BaseModel):
 
     def to_bytes(self) -> bytes:
         """Serialise to the JSON Kafka value, with Debezium's field names."""
-        return orjson.dumps(self.model_dump(by_alias=True, exclude={"source": _NEW_SOURCE_FIELDS}))
+        return json_bytes.dumps(self.model_dump(by_alias=True, exclude={"source": _NEW_SOURCE_FIELDS}))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ChangeEvent:

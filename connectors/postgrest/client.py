@@ -37,6 +37,7 @@ from connectors.postgrest.errors import (
 )
 from connectors.postgrest.settings import DestinationSettings
 from connectors.redaction import scrub
+from schemas import json_bytes
 
 # docs/postgrest.md §1.3/§1.4: upsert is enabled only by `resolution=merge-duplicates`; `return=minimal`
 # keeps the response body empty (we never need the rows back).
@@ -135,7 +136,8 @@ class PostgrestClient:
         params = {"on_conflict": on_conflict}
         if columns is not None and (quoted := columns_param(rows, columns)) is not None:
             params["columns"] = quoted
-        body = orjson.dumps(rows if type(rows) is list else list(rows), default=str)
+        # held until the answer: exact size (schemas/json_bytes.py)
+        body = json_bytes.dumps(rows if type(rows) is list else list(rows), default=str)
         await self._send("POST", self._url(table, params), action=f"upserting {len(rows)} rows into {table}",
                          content=body, headers=_UPSERT_HEADERS)
 

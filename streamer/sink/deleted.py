@@ -27,7 +27,7 @@ from typing import Any
 
 from schemas.lead import version_of
 
-DEFAULT_CAPACITY = 100_000  # leads; about 10 MB at most
+DEFAULT_CAPACITY = 100_000  # leads; 18.5 MB when full (tracemalloc: an OrderedDict of int -> datetime)
 
 
 class RecentDeletes:
