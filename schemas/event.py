@@ -66,7 +66,6 @@ class SourceInfo(BaseModel):
     last_commit_lsn: int | None = Field(default=None, description="the commit before this transaction's")
     snapshot_mark: Literal["true", "first", "last", "incremental"] | None = None
 
-
     @classmethod
     def of_change(cls, *, db: str, schema: str, table: str, lsn: int, tx_id: int, ts_us: int,
                   sync_source: str | None, change_lsn: int | None, last_commit_lsn: int | None) -> SourceInfo:

@@ -180,7 +180,6 @@ async def _freeze_when_ready(components: Sequence[Component], stopping: asyncio.
         await asyncio.sleep(1)
 
 
-
 async def _wait_for_stop_or_failure(stopping: asyncio.Event, tasks: dict[asyncio.Task[None], Component],
                                     failed: list[str], metrics: Metrics, server_task: asyncio.Task[None]) -> None:
     """Return when asked to stop, when a component fails, when every component has ended, or
