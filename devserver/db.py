@@ -3,8 +3,14 @@
 This is the only module that talks to PostgreSQL for requests; asyncpg errors are translated here
 into `ApiError` (SQLSTATE, message, detail and hint forwarded verbatim).
 
-Per request: `BEGIN` plus the transaction settings in one simple-protocol round trip, the main
-statement (a cached prepared statement), then `COMMIT`.
+Per request: `BEGIN`, the transaction settings (one prepared statement, their values as
+parameters), the main statement (a cached prepared statement), then `COMMIT`.
+
+The settings are parameters, never literals in the SQL text: `request.headers` holds the caller's
+`Authorization` and `apikey`, and PostgreSQL writes the text of a failing statement to its log
+(a session cut by a restart, a role that does not exist) but not its parameters
+(`log_parameter_max_length_on_error` is 0 by default). tests/streamer/test_fault_logs.py found the
+service key in the server log when these were literals.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from devserver.errors import (
     pool_timeout,
     postgres_error,
 )
-from devserver.query import literal
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,24 @@ class TxSettings:
     authenticated: bool  # role != db-anon-role: makes 42501 a 403 rather than a 401
 
 
+SETTINGS_SQL = (
+    "SELECT set_config('search_path', $1, true), set_config('role', $2, true), "
+    "set_config('request.jwt.claims', $3, true), set_config('request.headers', $4, true), "
+    "set_config('request.method', $5, true), set_config('request.path', $6, true)"
+)
+
+
 def begin_sql(tx: TxSettings) -> str:
-    """`BEGIN` and `set_config` for role, claims, headers, method, path and search_path.
+    mode = "READ ONLY" if tx.read_only else "READ WRITE"
+    return f"BEGIN ISOLATION LEVEL READ COMMITTED {mode}"
+
+
+def settings_args(tx: TxSettings) -> tuple[str, ...]:
+    """The values of `SETTINGS_SQL`: search_path, role, claims, headers, method and path.
 
     `set_config('role', …, true)` is `SET LOCAL ROLE`: RLS and grants apply to what follows,
-    and a role that does not exist fails with 22023 (→ 401, v13.0.1+).
-    """
-    mode = "READ ONLY" if tx.read_only else "READ WRITE"
-    settings = [
-        ("search_path", tx.search_path),
-        ("role", tx.role),
-        ("request.jwt.claims", tx.claims_json),
-        ("request.headers", tx.headers_json),
-        ("request.method", tx.method),
-        ("request.path", tx.path),
-    ]
-    calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in settings)
-    return f"BEGIN ISOLATION LEVEL READ COMMITTED {mode}; SELECT {calls};"
+    and a role that does not exist fails with 22023 (→ 401, v13.0.1+)."""
+    return (tx.search_path, tx.role, tx.claims_json, tx.headers_json, tx.method, tx.path)
 
 
 class Database:
@@ -109,6 +115,7 @@ class Database:
         committed = False
         try:
             await conn.execute(begin_sql(tx))
+            await conn.execute(SETTINGS_SQL, *settings_args(tx))
             results = [await conn.fetch(sql, *args) for sql, args in statements]
             if verify is not None:
                 verify(results)

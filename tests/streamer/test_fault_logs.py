@@ -290,6 +290,7 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
                 await run.insert(20)
                 await eventually(run.landed, 60, "the first leads landed")
                 await bad_requests(run)
+                await _unknown_role(run, f"http://127.0.0.1:{dev_port}", unique)
 
                 # The destination down: /readyz turns 503 while the sink retries; back up, it lands.
                 first.close()
@@ -340,11 +341,24 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
     assert "sink degraded: retrying" in texts["streamer.log"]
     assert "webhook: request refused" in texts["streamer.log"]
     assert "the database system is shutting down" in texts["devserver.log"]
+    assert f'role "ghost_{unique}" does not exist' in texts["postgresql server.log"]  # logged, with its statement
     assert "password authentication failed" in texts["devserver.log"]
     assert "PGRSTX00" not in texts["streamer.log"]  # a refused login is PostgREST's 503 PGRST000, never a 500
     assert "capture interrupted, restarting" in texts["streamer.log"]
     assert f'password authentication failed for user \\"leak_{unique}\\"' in texts["streamer.log"]
     assert leaks(texts, SECRETS | TOKENS) == []
+
+
+async def _unknown_role(run: Run, devserver_url: str, unique: str) -> None:
+    """A token for a role the destination lacks, sent with the service key as `apikey` (as
+    Supabase's clients do): PostgreSQL fails the request's settings statement (22023, a 401) and
+    writes that statement to its log, beside the request's headers, were they in its text."""
+    ghost = issue_key(DEVSERVER_JWT_SECRET, f"ghost_{unique}")
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{devserver_url}/rest/v1/leads?limit=1",
+                                    headers={"apikey": SERVICE_KEY, "Authorization": f"Bearer {ghost}"})
+    run.bodies.append(f"GET /rest/v1/leads (role ghost) -> {response.status_code} {response.text}")
+    assert response.status_code == 401, response.text
 
 
 async def _wrong_password(run: Run, database: PostgresNode) -> None:
