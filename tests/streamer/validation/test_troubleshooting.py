@@ -48,6 +48,16 @@ async def wait_for_api(services: Endpoints, table: str, present: bool = True) ->
     raise AssertionError(f"the API never {'showed' if present else 'dropped'} {table}")
 
 
+async def create_leads_copy(conn: asyncpg.Connection, table: str) -> None:
+    """`public.<table>` like `leads`, open to service_role as the migrations make `leads`."""
+    await conn.execute(f"""
+        CREATE TABLE public.{table} (LIKE public.leads INCLUDING ALL);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON public.{table} TO service_role;
+        ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY service_role_all ON public.{table} FOR ALL TO service_role
+          USING (true) WITH CHECK (true);""")
+
+
 @pytest.fixture
 async def copies(services: Endpoints, unique: str) -> AsyncIterator[Copies]:
     """Copies of `leads` on both sides, open to service_role as the migrations make them."""
@@ -56,12 +66,7 @@ async def copies(services: Endpoints, unique: str) -> AsyncIterator[Copies]:
     destination = await asyncpg.connect(services.destination_dsn)
     try:
         for conn in (source, destination):
-            await conn.execute(f"""
-                CREATE TABLE public.{table} (LIKE public.leads INCLUDING ALL);
-                GRANT SELECT, INSERT, UPDATE, DELETE ON public.{table} TO service_role;
-                ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY;
-                CREATE POLICY service_role_all ON public.{table} FOR ALL TO service_role
-                  USING (true) WITH CHECK (true);""")
+            await create_leads_copy(conn, table)
         await destination.execute("NOTIFY pgrst, 'reload schema'")
         await wait_for_api(services, table)
         yield Copies(table, source, destination)
