@@ -50,7 +50,7 @@ async def run_job(settings: Settings, metrics: Metrics, job: Job, stopping: asyn
             return await run_replay(settings, metrics, conn, job, stopping, land=land)
         async with Admin(settings.kafka) as admin:
             await admin.ensure_topic(settings.kafka.leads_topic)
-        producer = await stack.enter_async_context(Producer(settings.kafka))
+        producer = await stack.enter_async_context(Producer(settings.kafka, topics=(settings.kafka.leads_topic,)))
         return await JobRunner(settings, metrics, conn, producer, stopping).run(job, settle=settle)
 
 

@@ -73,7 +73,8 @@ class WebhookBridge:
     async def _connected(self, stopping: asyncio.Event) -> None:
         async with Admin(self._kafka) as admin:
             await admin.ensure_topic(self.publisher.topic)
-        async with Producer(self._kafka) as producer:
+        # Metadata refreshes of its own topic only, not the whole cluster's (connectors/kafka/client.py).
+        async with Producer(self._kafka, topics=(self.publisher.topic,)) as producer:
             self.publisher.attach(producer)
             log.info("webhook: publishing", topic=self.publisher.topic, path=self.handler.settings.path)
             await stopping.wait()
