@@ -169,27 +169,15 @@ def _days(value: str) -> Any:
         return value  # infinity, BC: left as PostgreSQL wrote it
 
 
-# The texts of the dates and times of day read back, by their Debezium value: a few thousand
-# distinct days and appointment times cover most rows, and a lookup costs a third of the conversion.
-_day_texts: dict[int, str] = {}
-_time_texts: dict[int, str] = {}
-_TEXTS_CACHE_SIZE = 4096
-
-
-def _remember(cache: dict[int, str], value: int, text: str) -> str:
-    if len(cache) >= _TEXTS_CACHE_SIZE:
-        cache.clear()
-    cache[value] = text
-    return text
-
-
 def _from_days(value: Any) -> Any:
-    if type(value) is int:
-        text = _day_texts.get(value)
-        if text is None:
-            text = _remember(_day_texts, value, dt.date.fromordinal(value + _EPOCH_DAY).isoformat())
-        return text
-    return value
+    return _day_text(value) if type(value) is int else value
+
+
+# Read back, the same few thousand days and appointment times cover most rows: their texts are
+# remembered, like the parsed values above (a lookup costs a third of the conversion).
+@functools.lru_cache(maxsize=4096)
+def _day_text(value: int) -> str:
+    return dt.date.fromordinal(value + _EPOCH_DAY).isoformat()
 
 
 def _to_micro_time(value: Any) -> Any:
@@ -207,16 +195,16 @@ def _micro_time(value: str) -> Any:
 
 
 def _from_micro_time(value: Any) -> Any:
-    if type(value) is int:
-        text = _time_texts.get(value)
-        if text is None:
-            seconds, micros = divmod(value, 1_000_000)
-            minutes, s = divmod(seconds, 60)
-            h, m = divmod(minutes, 60)
-            text = f"{h:02d}:{m:02d}:{s:02d}"
-            text = _remember(_time_texts, value, f"{text}.{micros:06d}" if micros else text)
-        return text
-    return value
+    return _time_text(value) if type(value) is int else value
+
+
+@functools.lru_cache(maxsize=4096)
+def _time_text(value: int) -> str:
+    seconds, micros = divmod(value, 1_000_000)
+    minutes, s = divmod(seconds, 60)
+    h, m = divmod(minutes, 60)
+    text = f"{h:02d}:{m:02d}:{s:02d}"
+    return f"{text}.{micros:06d}" if micros else text
 
 
 def _to_micro_timestamp(value: Any) -> Any:
