@@ -12,7 +12,10 @@ Rules, in the order they apply to each record (offset order):
    integer lead id: a `Poison` for the dead-letter topic, never an exception. Each value is
    parsed once (`schemas.debezium.decode`: orjson, exact numbers, no pydantic model).
 3. A delete when `delete_mode="ignore"`: skipped, `delete_ignored`, as if it never happened.
-4. The lead's events fold into its latest state; the last event wins, delete or upsert.
+4. The lead's events fold into its latest state; the last event wins, delete or upsert, except
+   that an upsert whose `updated_at` is older than the state it follows keeps that state: the
+   destination's stale-write guard would refuse it across batches, so the fold refuses it within
+   one. (An export page read before an update can reach the topic after the update's event.)
    PostgREST answers 500 / 21000 to a merge batch that repeats a key (docs/postgrest.md §2.2), and
    one lead's events share a partition (docs/design.md, Event), so one state per lead is enough.
    An event that left unchanged TOAST columns out of `after` keeps the values an earlier event
@@ -49,7 +52,7 @@ import orjson
 
 from schemas.debezium import LEAD_KINDS, Change, EventError, Kind, decode
 from schemas.event import HEADER_SYNC_SOURCE
-from schemas.lead import SYNC_SOURCE_LOCAL
+from schemas.lead import SYNC_SOURCE_LOCAL, version_of
 from schemas.mapping import IDENTITY, SYNC_SOURCE_COLUMN, FieldMapping
 from streamer.sections import SinkSettings
 from streamer.sink.deleted import RecentDeletes
@@ -271,9 +274,12 @@ def _fold(previous: _Lead | None, event: Change, offset: int, options: PlanOptio
         assert event.after is not None  # decode guarantees an image for c/u/r
         after = event.after  # decoded for this plan alone: no copy needed
         if previous is not None and previous.after is not None:
-            for column in event.unchanged:
-                if column in previous.after:
-                    after[column] = previous.after[column]
+            if _older(after, previous.after):
+                after = previous.after
+            else:
+                for column in event.unchanged:
+                    if column in previous.after:
+                        after[column] = previous.after[column]
     lead = _Lead(after) if previous is None else previous
     lead.after = after
     lead.offsets.append(offset)
@@ -286,6 +292,16 @@ def _fold(previous: _Lead | None, event: Change, offset: int, options: PlanOptio
         ts = event.ts_ms
         lead.source_ts_ms = ts if lead.source_ts_ms is None else min(lead.source_ts_ms, ts)
     return lead
+
+
+def _older(after: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
+    """Whether the row `after` is a version older than `before` (rule 4); False when either has
+    no readable `updated_at`, as the destination's guard lets those through."""
+    try:
+        new, old = version_of(after), version_of(before)
+    except ValueError:
+        return False
+    return new is not None and old is not None and new < old
 
 
 def _origin(event: Change) -> str | None:

@@ -299,9 +299,10 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
                 devserver(second)
                 await eventually(run.landed, 90, "landed after the destination came back")
 
-                # The destination's database restarted under the dev server.
-                await run.insert(20)
+                # The destination's database restarted under the dev server. Stopped first: leads
+                # inserted before it could land before the stop took effect, leaving nothing to retry.
                 await asyncio.to_thread(database.stop)
+                await run.insert(20)
                 await eventually(run.not_ready, 30, "readyz 503 while the database is down")
                 await asyncio.to_thread(database.start)
                 await eventually(run.landed, 90, "landed after the database restart")

@@ -74,6 +74,20 @@ def test_records_are_folded_in_offset_order():
     assert plan.upserts[0].row["name"] == "new"
 
 
+def test_an_upsert_older_than_the_state_it_follows_keeps_that_state():
+    """An export page read before an update can reach the topic after the update's event: the
+    stale read must not win the fold, as the destination's stale-write guard would refuse it."""
+    plan = build_plan(_records(
+        _event("u", 7, etapa="contato", updated_at="2026-12-03T10:00:00.5+00:00"),
+        _event("r", 7, etapa="novo", updated_at="1385-10-27T23:34:04.837402+00:00"),
+        _event("u", 8, etapa="a", updated_at="2026-12-03T10:00:00+00:00"),
+        _event("u", 8, etapa="b", updated_at="2026-12-03T10:00:00+00:00")))
+    rows = {u.lead_id: u.row for u in plan.upserts}
+    assert rows[7]["etapa"] == "contato" and rows[7]["updated_at"] == "2026-12-03T10:00:00.5+00:00"
+    assert rows[8]["etapa"] == "b"  # the same version: the later event wins, as before
+    assert [u.offsets for u in plan.upserts] == [(100, 101), (102, 103)]
+
+
 def test_deletes_ignored_when_delete_mode_is_ignore():
     """With delete_mode=ignore a delete is counted as skipped and the earlier upsert stands."""
     options = PlanOptions(delete_mode="ignore")
