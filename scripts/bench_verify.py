@@ -38,7 +38,19 @@ FILL = ("INSERT INTO {t} (id, name, etapa, cidade, criado, updated_at) SELECT g,
         "timestamptz '2020-01-01 00:00:00Z' + g * interval '1 second', "
         "timestamptz '2024-01-01 00:00:00.123456Z' + g * interval '1.000001 second' "
         "FROM generate_series(1, $1) g")
-MISSING, CHANGED, EXTRA = [17, 500_000, 999_999], [1, 250_001, 750_003], [1_000_500, 2_000_000, 3_000_000]
+MIN_LEADS = 100  # room for the planted ids below to be distinct and inside the table
+
+
+def planted(leads: int) -> tuple[list[int], list[int], list[int]]:
+    """(deleted at the destination, changed there, extra there): spread over the ids 1..leads, so a
+    shorter run (`--leads 2000`) plants inside its table as the 1M run does.
+
+    >>> planted(1_000_000)
+    ([17, 500000, 999999], [1, 250001, 750003], [1000500, 2000000, 3000000])
+    """
+    if leads < MIN_LEADS:
+        raise ValueError(f"--leads must be at least {MIN_LEADS} (got {leads})")
+    return [17, leads // 2, leads - 1], [1, leads // 4 + 1, 3 * leads // 4 + 3], [leads + 500, 2 * leads, 3 * leads]
 
 
 def peak_rss_mb() -> float:
@@ -48,6 +60,7 @@ def peak_rss_mb() -> float:
 async def main(leads: int, read: str) -> int:
     settings = load_settings()
     assert settings.destination.dsn is not None and settings.destination.service_key is not None
+    missing, changed, extra = planted(leads)
     table = f"leads_bench_{uuid.uuid4().hex[:8]}"
     source = await asyncpg.connect(settings.source.dsn.get_secret_value())
     destination = await asyncpg.connect(settings.destination.dsn.get_secret_value())
@@ -60,11 +73,11 @@ async def main(leads: int, read: str) -> int:
         await destination.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         await destination.execute(f"CREATE POLICY all_service ON {table} FOR ALL TO service_role USING (true)")
         await destination.execute(f"GRANT SELECT ON {table} TO service_role")
-        await destination.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[])", MISSING)
+        await destination.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[])", missing)
         await destination.execute(f"UPDATE {table} SET updated_at = updated_at + interval '1 ms' "
-                                  f"WHERE id = ANY($1::bigint[])", CHANGED)
+                                  f"WHERE id = ANY($1::bigint[])", changed)
         await destination.execute(f"INSERT INTO {table} (id, name, updated_at) SELECT unnest($1::bigint[]), "
-                                  f"'extra', now()", EXTRA)
+                                  f"'extra', now()", extra)
         for conn in (source, destination):
             await conn.execute(f"VACUUM ANALYZE {table}")
         await destination.execute("NOTIFY pgrst, 'reload schema'")
@@ -85,7 +98,7 @@ async def main(leads: int, read: str) -> int:
             found = (await verify(bench)).found
         seconds = time.monotonic() - started
         exact = (sorted(found.first_missing), sorted(found.first_extra), sorted(found.first_different)) == (
-            MISSING, EXTRA, CHANGED)
+            missing, extra, changed)
         print(f"verify ({read}): {seconds:.2f} s wall, peak RSS {peak_rss_mb():.0f} MB; "
               f"{found.missing} missing, {found.extra} extra, {found.different} different "
               f"({'exactly the planted ones' if exact else 'NOT the planted ones'}); "
@@ -113,4 +126,6 @@ if __name__ == "__main__":
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--read", choices=("functions", "rows"), default="functions")
     args = parser.parse_args()
+    if args.leads < MIN_LEADS:
+        parser.error(f"--leads must be at least {MIN_LEADS} (got {args.leads})")
     sys.exit(asyncio.run(main(args.leads, args.read)))

@@ -67,3 +67,32 @@ def test_quick_bench_prints_every_row(services: Endpoints) -> None:
             assert re.match(NUMBER, baseline) and RATIO.match(ratio) and ratio != "—", (name, baseline, ratio)
     assert len(rows) == len(ROWS)
     assert "load average at start" in proc.stdout
+
+
+VERIFY_LINE = re.compile(rf"^verify \((?P<read>rows|functions)\): (?P<seconds>{NUMBER}) s wall, "
+                         rf"peak RSS (?P<rss>{NUMBER}) MB; "
+                         r"3 missing, 3 extra, 3 different \(exactly the planted ones\)", re.MULTILINE)
+
+
+@pytest.mark.parametrize("read", ["rows", "functions"])
+def test_verify_bench_finds_what_it_plants_and_prints_time_and_memory(services: Endpoints, read: str) -> None:
+    """`scripts/bench_verify.py` on 2,000 leads (the README's figure is its 1,000,000-lead run): the
+    differences it plants are exactly those found, and it prints the wall time and peak RSS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
+    env.update({
+        "STREAMER_SOURCE__DSN": services.source_dsn,
+        "STREAMER_DESTINATION__DSN": services.destination_dsn,
+        "STREAMER_DESTINATION__URL": services.postgrest_url.removesuffix("/rest/v1"),
+        "STREAMER_DESTINATION__SERVICE_KEY": services.service_key,
+        "STREAMER_KAFKA__BOOTSTRAP_SERVERS": services.kafka_bootstrap,
+    })
+    proc = subprocess.run([sys.executable, "scripts/bench_verify.py", "--leads", "2000", "--read", read], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert VERIFY_LINE.search(proc.stdout), proc.stdout
+
+
+def test_verify_bench_refuses_too_few_leads() -> None:
+    proc = subprocess.run([sys.executable, "scripts/bench_verify.py", "--leads", "10"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--leads must be at least 100 (got 10)" in proc.stderr

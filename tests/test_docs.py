@@ -128,3 +128,25 @@ def test_a_broken_citation_is_reported(text: str) -> None:
 def test_a_stale_citation_is_reported(text: str) -> None:
     """A citation of a document outside the repository, or without `docs/`, is reported."""
     assert stale_citations(text) != []
+
+
+# `scripts/<file>` named anywhere the citations live (a benchmark a figure comes from, a tool to run).
+SCRIPT = re.compile(r"(?<![\w./-])scripts/(?P<path>[\w./-]*\w)")
+
+
+def missing_scripts(text: str, root: Path = ROOT) -> list[str]:
+    """The `scripts/...` paths named in `text` that are not in the repository."""
+    return sorted({f"scripts/{m['path']}" for m in SCRIPT.finditer(text)
+                   if not (root / "scripts" / m["path"]).exists()})
+
+
+def test_every_named_script_exists() -> None:
+    """A figure's source or a command the docs give names a script that is still there."""
+    problems = [f"{path.relative_to(ROOT)}: {name}"
+                for path, text in text_files(*(ROOT / name for name in CITING))
+                for name in missing_scripts(text)]
+    assert problems == []
+
+
+def test_a_removed_script_is_reported() -> None:
+    assert missing_scripts("from `scripts/bench_sink.py`; run scripts/bench --quick") == ["scripts/bench_sink.py"]

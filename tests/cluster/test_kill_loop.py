@@ -22,6 +22,9 @@ from devstack.kafka import KafkaCluster
 from devstack.stack import Endpoints
 from tests.cluster.kill_loop import KillLoop, on_cluster, own_cluster, table
 
+# A Kafka cluster of three JVMs and the session's databases: never among the pure tests.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
@@ -58,6 +61,7 @@ async def test_more_replicas_than_brokers_is_refused_naming_the_setting(cluster:
             await admin.ensure_topic(f"rf4-{unique}")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_kills_under_load_leave_source_equal_to_destination(
     cluster: KafkaCluster, services: Endpoints, unique: str, tmp_path: Path
