@@ -138,6 +138,9 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
     for component in components:
         metrics.component_up(component.name, True)
     log.info("service started", components=[c.name for c in components], port=sock.getsockname()[1])
+    if not components:  # the default: only /healthz, /readyz and /metrics, which syncs nothing
+        log.warning("no component runs: nothing is captured or landed; set STREAMER_RUN__COMPONENTS, e.g. "
+                    '\'["capture","sink"]\' (README, Configuration)')
 
     await _wait_for_stop_or_failure(stopping, tasks, failed, metrics, server_task)
     log.info("stopping: draining components", grace_seconds=settings.run.shutdown_grace_seconds)

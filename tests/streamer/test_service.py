@@ -66,6 +66,8 @@ def test_service_serves_health_and_metrics_then_stops_cleanly_without_leaking_se
         proc.kill()
     assert proc.returncode == 0, output
     assert '"event": "service stopped"' in output
+    # No STREAMER_RUN__COMPONENTS: the service says it syncs nothing, rather than idling silently.
+    assert "no component runs: nothing is captured or landed; set STREAMER_RUN__COMPONENTS" in output
     password = services.source_dsn.split(":")[2].split("@")[0]
     for secret in (SERVICE_KEY, SASL_PASSWORD, password):
         assert secret not in output

@@ -199,6 +199,39 @@ async def test_reload_without_dsn_says_the_dev_server_has_no_rpc(
     assert "STREAMER_DESTINATION__DSN" in proc.stderr
 
 
+async def test_doctor_names_the_schema_key_and_grant_cases_with_their_fixes(
+    services: Endpoints, copies: Copies, tmp_path: Path,
+) -> None:
+    """'Schema inválido', 'Unauthorized' and '403 Forbidden' as `streamer doctor` reports them (the
+    tests above show `validate`; doctor runs the same checks): each a failed line with its fix."""
+    await copies.source.execute(f"ALTER TABLE public.{copies.table} ADD COLUMN apelido varchar(40)")
+    invalid = await run(services, copies.table, tmp_path, "doctor", "--json")
+    schema = checks_of(invalid)["schema"]
+    assert invalid.returncode == 1 and schema["status"] == "fail" and "apelido" in schema["detail"]
+    assert f'ALTER TABLE public.{copies.table} ADD COLUMN IF NOT EXISTS "apelido" character varying(40);' in (
+        schema["fix"])
+    await copies.source.execute(f"ALTER TABLE public.{copies.table} DROP COLUMN apelido")
+
+    anon = await run(services, copies.table, tmp_path, "doctor", "--json",
+                     STREAMER_DESTINATION__SERVICE_KEY=services.anon_key)
+    key = checks_of(anon)["destination key"]
+    assert anon.returncode == 1 and key["status"] == "fail" and "'anon'" in key["detail"]
+    assert "service_role" in key["fix"] and services.anon_key not in anon.stdout + anon.stderr
+    foreign = await run(services, copies.table, tmp_path, "doctor", "--json",
+                        STREAMER_DESTINATION__SERVICE_KEY=issue_key("another-project-secret-of-at-least-32-chars",
+                                                                    "service_role"))
+    openapi = checks_of(foreign)["destination openapi"]
+    assert foreign.returncode == 1 and openapi["status"] == "fail" and "401" in openapi["detail"]
+    assert "service_role" in openapi["fix"]
+
+    await copies.destination.execute(f"REVOKE INSERT, UPDATE ON public.{copies.table} FROM service_role")
+    revoked = await run(services, copies.table, tmp_path, "doctor", "--json")
+    write = checks_of(revoked)["destination write"]
+    assert revoked.returncode == 1 and write["status"] == "fail" and "403" in write["detail"]
+    assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON public.{copies.table} TO service_role" in write["fix"]
+    assert await copies.destination.fetchval(f"SELECT count(*) FROM public.{copies.table}") == 0
+
+
 async def test_sync_loop_missing_source_tag_trigger_is_reported_then_clears(
     services: Endpoints, copies: Copies, tmp_path: Path,
 ) -> None:
