@@ -103,9 +103,13 @@ class Page:
 
 
 def launch(binary: str, profile: Path) -> subprocess.Popen[bytes]:
+    """A Brazilian operator's browser: on Linux Chromium takes its language from LANGUAGE (not
+    --lang), so the page's own date fields read dd/mm/aaaa as the operators see them (and as the
+    screenshots show); without Debian's chromium-l10n it falls back to en-US."""
+    env = {**os.environ, "LANGUAGE": "pt_BR"}
     with (profile.parent / "chromium.log").open("wb") as out:
         return subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 @asynccontextmanager
