@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import os
 import shutil
 import subprocess
 import time
@@ -102,9 +103,13 @@ class Page:
 
 
 def launch(binary: str, profile: Path) -> subprocess.Popen[bytes]:
+    """A Brazilian operator's browser: on Linux Chromium takes its language from LANGUAGE (not
+    --lang), so the page's own date fields read dd/mm/aaaa as the operators see them (and as the
+    screenshots show); without Debian's chromium-l10n it falls back to en-US."""
+    env = {**os.environ, "LANGUAGE": "pt_BR"}
     with (profile.parent / "chromium.log").open("wb") as out:
         return subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 @asynccontextmanager
@@ -113,7 +118,9 @@ async def chromium(profile: Path) -> AsyncIterator[Page]:
     websockets = pytest.importorskip("websockets", reason="pip install websockets (the browser test's CDP client)")
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
-        pytest.skip("chromium not found: apt-get install chromium (scripts/bootstrap installs it in CI)")
+        if os.environ.get("CI") == "true":  # as tests/test_compose.py: a missing tool fails in CI, never skips
+            pytest.fail("chromium is missing in CI: scripts/bootstrap --tests installs it")
+        pytest.skip("chromium not found: apt-get install chromium (scripts/bootstrap --tests installs it)")
     log = profile.parent / "chromium.log"
     process = launch(binary, profile)
     try:

@@ -287,6 +287,9 @@ async def test_switch_language_and_back(console: tuple[ConsoleStack, Page]) -> N
     await fresh(page, stack)
     assert await page.js("document.documentElement.lang") == "pt-BR"
     assert await page.text("#jobs-title") == "Jobs de exportação"
+    # The previous test's repair may still be landing: the screenshot shows the console at rest.
+    await page.wait_for("document.querySelectorAll('#jobs tbody tr').length > 0 && ![...document.querySelectorAll("
+                        "'#jobs tbody tr')].some(r => ['pending', 'running'].includes(r.dataset.status))", 60)
     await shot(page, "console")
     await page.fill("#lang", "en")
     await page.wait_for("document.body.dataset.lang === 'en'")
