@@ -42,9 +42,10 @@ log = get_logger(__name__)
 # Kafka's default `message.max.bytes` is 1 MiB (plus a little): a larger record would be refused
 # by the broker after we had read the whole body, so refuse it here as too large.
 MAX_RECORD_BYTES = 1_000_000
-# All request headers together. A Supabase token is about 1 KB. Whether the HTTP server limits
-# headers depends on its parser (h11 stops at 16 KiB, httptools does not), so the endpoint holds
-# its own limit, answered 431 (RFC 6585) before the token is decoded.
+# All request headers together. A Supabase token is about 1 KB. The service's h11 parser gives up
+# on a head over 16 KiB only while it is incomplete (streamer/service.py answers that 431 too); a
+# head that arrives whole reaches this endpoint, which holds its own limit, answered 431 (RFC 6585)
+# before the token is decoded.
 MAX_HEADER_BYTES = 16 * 1024
 _MAX_NAME_SHOWN = 64
 
