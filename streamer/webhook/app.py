@@ -117,12 +117,15 @@ class WebhookHandler:
             return self._refuse(503, "keys_unavailable", {"error": "unavailable"}, client=client, detail=str(exc),
                                 headers={"Retry-After": str(self.settings.retry_after_seconds)})
         except BodyTooLarge as exc:
-            return self._refuse(413, "too_large", {"error": "payload too large"}, client=client, detail=str(exc))
+            return self._refuse(413, "too_large", {"error": "payload too large", "field": "body",
+                                                   "limit": self.settings.max_body_bytes},
+                                client=client, detail=str(exc))
         except InvalidBody as exc:
             reason = "invalid_json" if exc.status == 400 else "invalid_lead"
             return self._refuse(exc.status, reason, exc.body, client=client, detail=exc.body.get("error", ""))
         if any(len(value or b"") > MAX_RECORD_BYTES for _, value, _ in records):
-            return self._refuse(413, "lead_too_large", {"error": "payload too large"}, client=client,
+            return self._refuse(413, "lead_too_large", {"error": "payload too large", "field": "lead",
+                                                        "limit": MAX_RECORD_BYTES}, client=client,
                                 detail="one lead exceeds Kafka's record size")
         return await self._publish(records, accepted, claims, client)
 
