@@ -13,15 +13,19 @@ import errno
 import gc
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
+import h11
+import orjson
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from streamer.config import Settings
 from streamer.errors import ConfigError
@@ -69,6 +73,51 @@ def bind_http(host: str, port: int) -> socket.socket:
                               "check STREAMER_HTTP__HOST and STREAMER_HTTP__PORT") from None
     sock.set_inheritable(True)
     return sock
+
+
+# The request line and headers h11 holds while waiting for their end (its own default, named here
+# because the answer gives it). The webhook refuses headers over the same size itself
+# (streamer/webhook/app.py MAX_HEADER_BYTES) when a head that large arrives whole.
+MAX_HEAD_BYTES = 16 * 1024
+_MAX_NAME_SHOWN = 64
+_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def largest_header(head: bytes) -> str:
+    """The name (`Title-Case`) of the longest header line in the start of a request `head`, the
+    last one possibly cut off; `request-line` when the request line alone is that long. Never a
+    value: only a name made of token characters."""
+    request_line, _, rest = head.partition(b"\r\n")
+    lines = [line for line in rest.split(b"\r\n") if line]
+    if not lines or max(map(len, lines)) < len(request_line):
+        return "request-line"
+    name = max(lines, key=len).partition(b":")[0].strip()[:_MAX_NAME_SHOWN]
+    if not name or not set(name) <= _TOKEN_CHARS:
+        return "headers"
+    return "-".join(part.capitalize() for part in name.decode("ascii").split("-"))
+
+
+class _H11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a request head larger than MAX_HEAD_BYTES with 431 and a
+    JSON body naming the largest header, as the webhook does, instead of uvicorn's plain-text 400
+    "Invalid HTTP request received.". h11 gives up on a head only while it is incomplete, so this
+    is what a client whose large head arrives in pieces (any real network) gets; a head that
+    arrives whole reaches the application (issue 14: a 100 KB Authorization header)."""
+
+    def send_400_response(self, msg: str) -> None:
+        error = sys.exc_info()[1]  # called from uvicorn's `except h11.RemoteProtocolError`
+        if not (isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431):
+            super().send_400_response(msg)
+            return
+        field = largest_header(self.conn.trailing_data[0])
+        log.warning("http: request refused", status=431, reason="header_too_large", field=field,
+                    detail=f"request head over {MAX_HEAD_BYTES} bytes")
+        body = orjson.dumps({"error": "request header fields too large", "field": field, "limit": MAX_HEAD_BYTES})
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        for event in (h11.Response(status_code=431, headers=headers, reason=b"Request Header Fields Too Large"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -128,7 +177,8 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
         loop.add_signal_handler(sig, stopping.set)
     failed: list[str] = []
     server = _Server(uvicorn.Config(
-        http_app(metrics, components, alive=lambda: not failed), log_config=None, access_log=False, lifespan="off"))
+        http_app(metrics, components, alive=lambda: not failed), log_config=None, access_log=False, lifespan="off",
+        http=_H11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES))
     server_task = asyncio.create_task(_serve_http(server, sock), name="http")
     if freeze:
         freeze_heap()

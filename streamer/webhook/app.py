@@ -42,9 +42,10 @@ log = get_logger(__name__)
 # Kafka's default `message.max.bytes` is 1 MiB (plus a little): a larger record would be refused
 # by the broker after we had read the whole body, so refuse it here as too large.
 MAX_RECORD_BYTES = 1_000_000
-# All request headers together. A Supabase token is about 1 KB. Whether the HTTP server limits
-# headers depends on its parser (h11 stops at 16 KiB, httptools does not), so the endpoint holds
-# its own limit, answered 431 (RFC 6585) before the token is decoded.
+# All request headers together. A Supabase token is about 1 KB. The service's h11 parser gives up
+# on a head over 16 KiB only while it is incomplete (streamer/service.py answers that 431 too); a
+# head that arrives whole reaches this endpoint, which holds its own limit, answered 431 (RFC 6585)
+# before the token is decoded.
 MAX_HEADER_BYTES = 16 * 1024
 _MAX_NAME_SHOWN = 64
 
@@ -116,12 +117,15 @@ class WebhookHandler:
             return self._refuse(503, "keys_unavailable", {"error": "unavailable"}, client=client, detail=str(exc),
                                 headers={"Retry-After": str(self.settings.retry_after_seconds)})
         except BodyTooLarge as exc:
-            return self._refuse(413, "too_large", {"error": "payload too large"}, client=client, detail=str(exc))
+            return self._refuse(413, "too_large", {"error": "payload too large", "field": "body",
+                                                   "limit": self.settings.max_body_bytes},
+                                client=client, detail=str(exc))
         except InvalidBody as exc:
             reason = "invalid_json" if exc.status == 400 else "invalid_lead"
             return self._refuse(exc.status, reason, exc.body, client=client, detail=exc.body.get("error", ""))
         if any(len(value or b"") > MAX_RECORD_BYTES for _, value, _ in records):
-            return self._refuse(413, "lead_too_large", {"error": "payload too large"}, client=client,
+            return self._refuse(413, "lead_too_large", {"error": "payload too large", "field": "lead",
+                                                        "limit": MAX_RECORD_BYTES}, client=client,
                                 detail="one lead exceeds Kafka's record size")
         return await self._publish(records, accepted, claims, client)
 

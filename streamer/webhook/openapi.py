@@ -23,12 +23,13 @@ def _responses() -> dict[str, Any]:
                       {"status": "ignored", "ignored": 1}),
         "202": _error("Published; Kafka acknowledged every event (acks=all)",
                       {"status": "accepted", "published": 1, "ignored": 0}),
-        "400": _error("The body is not JSON", {"error": "invalid JSON"}),
+        "400": _error("The body is not JSON", {"error": "invalid JSON", "field": "body"}),
         "401": _error("Missing, invalid or expired token, a claim of the wrong JSON type, a role not allowed, or "
                       "(when configured) another audience or issuer. `field` is the header; `claim` names the claim "
                       "at fault once the signature is good",
                       {"error": "unauthorized", "field": "Authorization", "claim": "exp"}),
-        "413": _error("The body (or one lead) is larger than allowed", {"error": "payload too large"}),
+        "413": _error("The body (`field` body) or one lead's event (`field` lead) is larger than `limit` bytes",
+                      {"error": "payload too large", "field": "body", "limit": 1048576}),
         "422": _error("A lead or the envelope does not validate (a non-integer id, a NUL character anywhere, a "
                       "dados_extras too deep or too large, ...); `details` has each loc/msg/type",
                       {"error": "invalid lead", "details": [{"loc": ["lead", "id"], "msg": "Field required",

@@ -108,7 +108,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise InvalidBody(400, {"error": "invalid JSON"}) from None
+        raise InvalidBody(400, {"error": "invalid JSON", "field": "body"}) from None
 
 
 def accept(document: Any, rules: Rules, *, received_ms: int | None = None) -> Accepted:

@@ -1,11 +1,13 @@
 """No secret of the stack reaches any log, error message or metric during a fault run (issue 14).
 
-Real processes, real databases: a `streamer run` with capture, sink, applier, webhook and monitor;
+Real processes, real databases: a `streamer run` with capture, sink, applier, webhook, monitor and
+notify (mailing through an SMTP relay of the test's own, STARTTLS and AUTH with a password);
 the PostgREST-compatible dev server (`python -m devserver`) of the test's own over a PostgreSQL of
 the test's own (`tests/own_postgres.py`), so that its database can be restarted and its password
 changed. Every secret is a distinctive string: the two DSN passwords carry the characters that
 must be percent-encoded, the JWT secrets, the service key, the monitor's admin token, the Kafka
-SASL password (configured, unused by a PLAINTEXT broker: still a secret the logs must not show).
+SASL password (configured, unused by a PLAINTEXT broker: still a secret the logs must not show),
+the SMTP password.
 
 Faults, in order: bad webhook and monitor requests (no token, garbage, a token signed with another
 secret, the destination's service key, a wrong role, an expired token, Basic credentials, a bad
@@ -13,13 +15,14 @@ body), the destination down (dev server stopped, /readyz 503, restarted), its da
 its database refusing the password for a while, the source sessions (capture, applier, monitor)
 cut, then their password refused (the capture stops on the auth failure and the process exits,
 by design), and two `streamer run`s with bad settings (a malformed DSN, a secret put in a JSON
-variable), which must exit 2 naming the variable.
+variable), which must exit 2 naming the variable. The destination down also mails a "sink
+blocked" notice through the relay.
 
 Then every byte the processes wrote (standard output and error of the streamer, the dev server
 and the bad runs, PostgreSQL's server log) and every HTTP body they answered (/metrics, /readyz,
-the webhook's and the monitor's refusals) is searched for each secret in every form it could take:
-as written, percent-encoded (once or twice), form-encoded, JSON-escaped, base64, and for a JWT
-the token and its signature.
+the webhook's and the monitor's refusals) and every e-mail the relay received is searched for
+each secret in every form it could take: as written, percent-encoded (once or twice),
+form-encoded, JSON-escaped, base64, and for a JWT the token and its signature.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import base64
 import json
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +59,10 @@ from tests.streamer.monitor.processes import (
     streamer_run,
     wait_ready,
 )
+from tests.streamer.notify.conftest import PASSWORD as SMTP_PASSWORD
+from tests.streamer.notify.conftest import USER as SMTP_USER
+from tests.streamer.notify.conftest import SmtpServer, smtp_server_on
+from tests.streamer.notify.conftest import text as mail_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -90,6 +97,7 @@ SECRETS = {
     "the webhook's JWT secret": WEBHOOK_SECRET,
     "the monitor's admin token": ADMIN_TOKEN,
     "the Kafka SASL password": SASL_PASSWORD,
+    "the SMTP password": SMTP_PASSWORD,
     "Basic credentials holding the webhook secret": f"svc:{WEBHOOK_SECRET}",
 }
 
@@ -141,6 +149,14 @@ def test_the_search_finds_each_form_it_looks_for() -> None:
 
 
 # --- the run ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[SmtpServer]:
+    """An SMTP relay of the test's own (STARTTLS, then AUTH with SMTP_PASSWORD) for `notify`."""
+    (tmp_path / "relay").mkdir()
+    with smtp_server_on(tmp_path / "relay", free_port()) as server:
+        yield server
+
 
 @asynccontextmanager
 async def source_role(conn: asyncpg.Connection, name: str, password: str) -> AsyncIterator[None]:
@@ -249,7 +265,7 @@ def bad_settings_run(env: dict[str, str], log: Path, **bad: str) -> str:
 
 @pytest.mark.timeout(420)
 async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
-    services: Endpoints, source_db: asyncpg.Connection, unique: str, tmp_path: Path
+    services: Endpoints, source_db: asyncpg.Connection, unique: str, tmp_path: Path, relay: SmtpServer,
 ) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -265,7 +281,7 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
                                                 "PGRST_DB_POOL_ACQUISITION_TIMEOUT": "2"}))
 
         env = streamer_env(
-            services, unique, table, port, ["capture", "sink", "applier", "webhook", "monitor"],
+            services, unique, table, port, ["capture", "sink", "applier", "webhook", "monitor", "notify"],
             STREAMER_SOURCE__DSN=with_user(services.source_dsn, f"leak_{unique}", SOURCE_PASSWORD),
             STREAMER_DESTINATION__URL=f"http://127.0.0.1:{dev_port}",
             STREAMER_DESTINATION__SERVICE_KEY=SERVICE_KEY,
@@ -279,6 +295,16 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
             STREAMER_KAFKA__SASL_PASSWORD=SASL_PASSWORD,
             STREAMER_WEBHOOK__JWT_SECRET=WEBHOOK_SECRET,
             STREAMER_MONITOR__ADMIN_TOKEN=ADMIN_TOKEN,
+            STREAMER_NOTIFY__SMTP_HOST="localhost",
+            STREAMER_NOTIFY__SMTP_PORT=str(relay.port),
+            STREAMER_NOTIFY__SMTP_CA_FILE=str(relay.ca_file),
+            STREAMER_NOTIFY__SMTP_USERNAME=SMTP_USER,
+            STREAMER_NOTIFY__SMTP_PASSWORD=SMTP_PASSWORD,
+            STREAMER_NOTIFY__SENDER="streamer@example.com",
+            STREAMER_NOTIFY__RECIPIENTS='["ops@example.com"]',
+            STREAMER_NOTIFY__POLL_SECONDS="0.5",
+            STREAMER_NOTIFY__SINK_BLOCKED_AFTER_SECONDS="2",
+            STREAMER_NOTIFY__MIN_INTERVAL_SECONDS="0",
             STREAMER_LOG__LEVEL="DEBUG",
         )
         first, second = ExitStack(), ExitStack()
@@ -296,6 +322,11 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
                 first.close()
                 await run.insert(20)
                 await eventually(run.not_ready, 30, "readyz 503 while the destination is down")
+
+                async def mailed() -> bool:
+                    return bool(relay.inbox.messages("sink_blocked"))
+
+                await eventually(mailed, 60, "notify mailed the sink blocked (through the relay, with its password)")
                 devserver(second)
                 await eventually(run.landed, 90, "landed after the destination came back")
 
@@ -336,11 +367,13 @@ async def test_no_secret_reaches_any_log_or_answer_in_a_fault_run(
         (logs / "http-answers.txt").write_text("\n".join(run.bodies))
         texts = {path.name: path.read_text(errors="replace") for path in sorted(logs.iterdir())}
         texts["postgresql server.log"] = database.log.read_text(errors="replace")
+        texts["e-mails"] = "\n\n".join(mail_text(message) for message in relay.inbox.messages())
 
     # The run did go through the faults: the sink retried, the dev server lost its database and
     # was refused its password, the webhook refused the bad tokens.
     assert "sink degraded: retrying" in texts["streamer.log"]
     assert "webhook: request refused" in texts["streamer.log"]
+    assert relay.inbox.logins and all(ok for _, ok in relay.inbox.logins)  # notify logged in with its password
     assert "the database system is shutting down" in texts["devserver.log"]
     assert f'role "ghost_{unique}" does not exist' in texts["postgresql server.log"]  # logged, with its statement
     assert "password authentication failed" in texts["devserver.log"]

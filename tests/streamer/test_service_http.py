@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 import pytest
 
 from streamer.config import RunSettings, Settings
 from streamer.metrics import Metrics
-from streamer.service import PortUnavailable, bind_http, serve
+from streamer.service import MAX_HEAD_BYTES, PortUnavailable, bind_http, largest_header, serve
 
 
 class Waiter:
@@ -91,3 +92,61 @@ async def test_answers_are_not_held_back_by_nagle() -> None:
             await asyncio.sleep(0.01)
         writer.close()
     assert accepted and accepted[0] != 0
+
+
+async def head_answer(head: bytes) -> bytes:
+    """What the service answers to a request head sent as `head` and no more (an unfinished head
+    larger than h11 holds, as a 100 KB header arriving in TCP segments looks when the server reads)."""
+    stopping, sock = asyncio.Event(), bind_http("127.0.0.1", 0)
+    task = asyncio.create_task(serve(Settings(), [Waiter()], Metrics(), stopping=stopping, sock=sock))
+    try:
+        for _ in range(200):  # the server listens on the bound socket once started
+            try:
+                reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+                break
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.05)
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=20)  # the server answers, then closes
+        writer.close()
+        return answer
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, timeout=20)
+
+
+SECRETISH = "tok3n-" * 4_000
+
+
+async def test_a_request_head_too_large_for_the_http_parser_is_a_431_naming_the_header() -> None:
+    """Issue 14: a 100 KB Authorization header whose first 24 KB are in when h11 gives up was
+    answered by uvicorn with a plain-text 400; it is a 431 whose JSON body names the header and
+    gives the limit, like the webhook's own 431, and never holds the value."""
+    answer = await head_answer(b"POST /functions/v1/sync-from-gestao-scouter HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Type: application/json\r\nAuthorization: Bearer " + SECRETISH.encode())
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"content-type: application/json" in status.lower()
+    assert json.loads(body) == {"error": "request header fields too large", "field": "Authorization",
+                                "limit": MAX_HEAD_BYTES}
+    assert b"tok3n" not in answer
+
+
+async def test_other_malformed_requests_keep_the_parsers_400() -> None:
+    """Only the size refusal changes: a request line that is not HTTP is still a 400."""
+    answer = await head_answer(b"NOT HTTP AT ALL\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
+@pytest.mark.parametrize(("head", "named"), [
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 100, "X-Pad"),
+    (b"GET / HTTP/1.1\r\nhost: x\r\nauthorization: Bearer " + b"a" * 100 + b"\r\naccept: */*", "Authorization"),
+    (b"GET /" + b"q" * 500 + b" HTTP/1.1\r\nHost: x", "request-line"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"\xff" * 300, "headers"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"a b c " * 60, "headers"),
+])
+def test_the_largest_header_is_named_and_never_a_value(head: bytes, named: str) -> None:
+    """The longest line's name in Title-Case; the request line when it is the longest; `headers`
+    when the longest line has no name made of token characters."""
+    assert largest_header(head) == named

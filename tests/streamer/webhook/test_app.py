@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from schemas.debezium import decode
 from streamer.metrics import Metrics
 from streamer.sections import WebhookSettings
-from streamer.webhook.app import MAX_HEADER_BYTES
+from streamer.webhook.app import MAX_HEADER_BYTES, MAX_RECORD_BYTES
 from streamer.webhook.auth import Keys
 from streamer.webhook.errors import PublishRejected, PublishUnavailable
 from streamer.webhook.keys import StaticKeys, parse_jwks
@@ -68,6 +68,10 @@ async def test_each_refusal_gets_its_status_its_reason_and_publishes_nothing(
         claim = {"expired": {"claim": "exp"}, "wrong_role": {"claim": "role"}}.get(reason, {})
         assert response.json() == {"error": "unauthorized", "field": "Authorization", **claim}
         assert response.headers["www-authenticate"] == "Bearer"
+    elif status == 413:
+        assert response.json() == {"error": "payload too large", "field": "body", "limit": 1024 * 1024}
+    elif status == 400:
+        assert response.json() == {"error": "invalid JSON", "field": "body"}
 
 
 async def test_a_field_error_answer_lists_loc_and_msg_without_values() -> None:
@@ -136,6 +140,19 @@ async def test_kafka_refusing_the_records_is_500_and_counted() -> None:
         response = await client.post(PATH, content=BODY, headers=auth())
     assert response.status_code == 500
     assert sample(metrics, "streamer_webhook_rejected_total", reason="kafka_rejected") == 1
+
+
+async def test_a_lead_whose_event_is_larger_than_a_kafka_record_is_a_413_naming_the_lead() -> None:
+    """A body under the body limit whose lead makes an event over Kafka's record size: 413 with
+    `field` lead and the limit; nothing published."""
+    publisher = FakePublisher()
+    client, metrics = build_client(publisher)
+    async with client:
+        response = await client.post(PATH, content=orjson.dumps({"lead": lead(name="x" * MAX_RECORD_BYTES)}),
+                                     headers=auth())
+    assert response.status_code == 413 and publisher.published == []
+    assert response.json() == {"error": "payload too large", "field": "lead", "limit": MAX_RECORD_BYTES}
+    assert sample(metrics, "streamer_webhook_rejected_total", reason="lead_too_large") == 1
 
 
 async def test_an_oversized_stream_is_refused_without_being_read_to_the_end() -> None:

@@ -102,7 +102,7 @@ def test_invalid_json_is_a_400_without_the_parser_message() -> None:
     """Bytes that are not JSON give 400 and a fixed message."""
     with pytest.raises(InvalidBody) as caught:
         parse_json(b'{"lead": SECRET')
-    assert caught.value.status == 400 and caught.value.body == {"error": "invalid JSON"}
+    assert caught.value.status == 400 and caught.value.body == {"error": "invalid JSON", "field": "body"}
 
 
 def test_the_field_mapping_is_applied_inversely_for_validation_and_errors_use_sent_names() -> None:
