@@ -27,9 +27,14 @@ that turns either root into an `error:` line and an exit code (2 for a `ConfigEr
 
 from __future__ import annotations
 
+from streamer.texts import Said
+
 
 class StreamerError(Exception):
     retriable = False
+    # The message as a code with parameters (streamer/texts.py), when it has one: the console shows
+    # a refusal in the operator's language from it.
+    said: Said | None = None
 
 
 class ConfigError(StreamerError):
@@ -41,10 +46,13 @@ class ConfigError(StreamerError):
 class CheckFailed(StreamerError):
     """Raised inside a probe to end it with a failed line carrying `fix`."""
 
-    def __init__(self, detail: str, fix: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.fix = fix
+    def __init__(self, detail: str | Said, fix: str | Said = "") -> None:
+        self.detail_said = detail if isinstance(detail, Said) else None
+        self.fix_said = fix if isinstance(fix, Said) else None
+        self.said = self.detail_said
+        self.detail = str(detail)
+        self.fix = str(fix)
+        super().__init__(self.detail)
 
 
 class PrerequisiteError(StreamerError):

@@ -5,7 +5,6 @@ Wiring only, like the commands: the monitor imports no other feature (docs/desig
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -14,10 +13,27 @@ from connectors.redaction import mask_urls
 from streamer.config import Settings
 from streamer.monitor.app import JwtCheck
 from streamer.monitor.operations import Json, Operations
+from streamer.texts import Said
+
+
+def _masked(value: Any) -> Any:
+    """`value` (a text's JSON) with a password inside any URL masked, in every string at any depth."""
+    if isinstance(value, str):
+        return mask_urls(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
+def _coded(name: str, text: Said | None) -> dict[str, Any]:
+    """`<name>_code` and `<name>_params` for the page (None when the text has no code)."""
+    data = _masked(text.json()) if text is not None else {"code": None, "params": None}
+    return {f"{name}_code": data["code"], f"{name}_params": data["params"]}
 
 
 def _checks_json(checks: Any) -> list[dict[str, Any]]:
-    return [{**asdict(c), "detail": mask_urls(c.detail), "fix": mask_urls(c.fix)} for c in checks]
+    return [{"name": c.name, "status": c.status, "detail": mask_urls(c.detail), "fix": mask_urls(c.fix),
+             **_coded("detail", c.detail_said), **_coded("fix", c.fix_said)} for c in checks]
 
 
 def _differences(result: Any) -> Json:
@@ -49,7 +65,8 @@ def operations(settings: Settings) -> Operations:
         result_cache(settings).clear()
         wait = outcome.wait
         ok = wait.ok and not outcome.not_in_database
-        return {"ok": ok, "how": outcome.how, "seconds": round(wait.seconds, 1), "missing": list(wait.missing),
+        return {"ok": ok, "how": outcome.how, **_coded("how", outcome.how_said), "seconds": round(wait.seconds, 1),
+                "missing": list(wait.missing),
                 "not_in_database": list(outcome.not_in_database),
                 "last_error": mask_urls(wait.last_error) if wait.last_error else None}
 

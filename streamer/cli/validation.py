@@ -38,7 +38,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the checks as a 
 
 
 def _print_checks(checks: Sequence[Check], as_json: bool = False) -> None:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     from rich.markup import escape
 
@@ -47,7 +47,9 @@ def _print_checks(checks: Sequence[Check], as_json: bool = False) -> None:
     if as_json:
         import json
 
-        typer.echo(json.dumps([asdict(c) for c in checks], ensure_ascii=False, indent=2))
+        # The English lines only (the codes are the console's: streamer/cli/console.py masks them too).
+        rows = [{"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix} for c in checks]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
 
     table = Table("check", "status", "detail", "fix", show_lines=True)

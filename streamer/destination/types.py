@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from streamer.texts import Said, said
+
 Severity = Literal["error", "warning"]
 
 # PostgREST v14.8+ writes int32/int64 as the `format` of integer columns (docs/postgrest.md §5); int32
@@ -93,7 +95,11 @@ class Verdict:
     """Why values of one type may not land in another."""
 
     severity: Severity
-    reason: str
+    said: Said
+
+    @property
+    def reason(self) -> str:
+        return self.said.english
 
 
 def compatibility(source: SqlType, dest: SqlType) -> Verdict | None:
@@ -108,11 +114,12 @@ def compatibility(source: SqlType, dest: SqlType) -> Verdict | None:
         return None
     if source.array != dest.array:
         if dest.base in _JSON or (dest.base == "text" and not dest.array):
-            return Verdict("warning", f"a {'n array' if source.array else ' scalar'} stored as {dest}")
-        return Verdict("error", f"{source} cannot be written into {dest}")
+            return Verdict("warning", said("type.array_stored_as" if source.array else "type.scalar_stored_as",
+                                           dest=str(dest)))
+        return Verdict("error", said("type.cannot_write_into", source=str(source), dest=str(dest)))
     verdict = _scalar(source.element, dest.element)
     if verdict is not None and source.array:
-        return Verdict(verdict.severity, f"array elements: {verdict.reason}")
+        return Verdict(verdict.severity, said("type.array_elements", reason=verdict.said))
     return verdict
 
 
@@ -124,8 +131,8 @@ def _scalar(source: SqlType, dest: SqlType) -> Verdict | None:
         if verdict is not False:
             return verdict
     if dest.base == "text":
-        return Verdict("warning", f"{source} values will be stored as text")
-    return Verdict("error", f"{source} values cannot be written into {dest}")
+        return Verdict("warning", said("type.stored_as_text", source=str(source)))
+    return Verdict("error", said("type.values_cannot_write_into", source=str(source), dest=str(dest)))
 
 
 def _same_base(source: SqlType, dest: SqlType) -> Verdict | None:
@@ -134,12 +141,12 @@ def _same_base(source: SqlType, dest: SqlType) -> Verdict | None:
     if source.base in ("character varying", "character"):
         if source.modifiers and source.modifiers[0] <= dest.modifiers[0]:
             return None
-        return Verdict("warning", f"values longer than {dest.modifiers[0]} characters are refused by {dest} "
-                                  f"(source is {source})")
+        return Verdict("warning", said("type.longer_refused_by", limit=dest.modifiers[0], dest=str(dest),
+                                       source=str(source)))
     if source.base == "numeric":
         return _numeric_fit(source, dest)
     if source.modifiers and source.modifiers[0] > dest.modifiers[0]:
-        return Verdict("warning", f"{dest} keeps less precision than {source}")
+        return Verdict("warning", said("type.less_precision", dest=str(dest), source=str(source)))
     return None
 
 
@@ -147,17 +154,17 @@ def _numeric_fit(source: SqlType, dest: SqlType) -> Verdict | None:
     assert dest.modifiers  # the caller checked: a numeric(p[,s]) destination
     d_prec, d_scale = dest.modifiers[0], (dest.modifiers[1:] or (0,))[0]
     if not source.modifiers:
-        return Verdict("warning", f"unconstrained numeric into {dest}: large values are refused, "
-                                  f"digits past {d_scale} decimals rounded")
+        return Verdict("warning", said("type.unconstrained_numeric", dest=str(dest), scale=d_scale))
     s_prec, s_scale = source.modifiers[0], (source.modifiers[1:] or (0,))[0]
-    problems = []
-    if s_prec - s_scale > d_prec - d_scale:
-        problems.append(f"values above {d_prec - d_scale} integer digits are refused")
-    if s_scale > d_scale:
-        problems.append(f"decimals past {d_scale} are rounded")
-    if not problems:
-        return None
-    return Verdict("warning", f"{dest} is narrower than {source}: " + " and ".join(problems))
+    digits, decimals = s_prec - s_scale > d_prec - d_scale, s_scale > d_scale
+    pair: dict[str, str] = {"dest": str(dest), "source": str(source)}
+    if digits and decimals:
+        return Verdict("warning", said("type.numeric_narrower_both", digits=d_prec - d_scale, scale=d_scale, **pair))
+    if digits:
+        return Verdict("warning", said("type.numeric_narrower_digits", digits=d_prec - d_scale, **pair))
+    if decimals:
+        return Verdict("warning", said("type.numeric_narrower_decimals", scale=d_scale, **pair))
+    return None
 
 
 Measure = Literal["length", "digits"]
@@ -205,17 +212,17 @@ def _integers(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]
     if dest.base in _INTEGER_RANK:
         if _INTEGER_RANK[source.base] <= _INTEGER_RANK[dest.base]:
             return None
-        return Verdict("error", f"{source} values may overflow {dest}")
+        return Verdict("error", said("type.may_overflow", source=str(source), dest=str(dest)))
     if dest.base == "numeric":
         if dest.modifiers is None or not dest.modifiers:
             return None
         room = dest.modifiers[0] - (dest.modifiers[1:] or (0,))[0]
         if room >= _INTEGER_DIGITS[source.base]:
             return None
-        return Verdict("warning", f"{dest} holds {room} integer digits; large {source} values are refused")
+        return Verdict("warning", said("type.integer_digits", dest=str(dest), room=room, source=str(source)))
     if dest.base in _FLOATS:
         exact = dest.base == "double precision" and source.base != "bigint"
-        return None if exact else Verdict("warning", f"{dest} cannot hold every {source} value exactly")
+        return None if exact else Verdict("warning", said("type.not_exact", dest=str(dest), source=str(source)))
     return False
 
 
@@ -223,12 +230,14 @@ def _numbers(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
     if source.base not in _FLOATS and source.base != "numeric":
         return False
     if dest.base in _INTEGER_RANK:
-        return Verdict("error", f"{source} values with decimals are refused by {dest}")
+        return Verdict("error", said("type.decimals_refused", source=str(source), dest=str(dest)))
     if dest.base == "numeric":
-        return None if not dest.modifiers else Verdict("warning", f"{dest} may round or refuse {source} values")
+        if not dest.modifiers:
+            return None
+        return Verdict("warning", said("type.may_round", dest=str(dest), source=str(source)))
     if dest.base in _FLOATS:
         widening = source.base in _FLOATS and _FLOATS[source.base] <= _FLOATS[dest.base]
-        return None if widening else Verdict("warning", f"{dest} cannot hold every {source} value exactly")
+        return None if widening else Verdict("warning", said("type.not_exact", dest=str(dest), source=str(source)))
     return False
 
 
@@ -240,20 +249,18 @@ def _strings(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
     if dest.modifiers is not None and source.modifiers and source.modifiers[0] <= dest.modifiers[0]:
         return None
     limit = dest.modifiers[0] if dest.modifiers else "n"
-    return Verdict("warning", f"{source} values longer than {limit} characters are refused by {dest}")
+    return Verdict("warning", said("type.string_longer_refused", source=str(source), limit=limit, dest=str(dest)))
 
 
 def _times(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
     if {source.base, dest.base} == _TIMESTAMPS:
         if dest.base == "timestamp without time zone":
-            return Verdict("warning", "timestamptz into timestamp: the time zone is dropped (stored as the "
-                                      "destination session's local time)")
-        return Verdict("warning", "timestamp into timestamptz: values are read in the destination "
-                                  "session's time zone (UTC on Supabase)")
+            return Verdict("warning", said("type.zone_dropped"))
+        return Verdict("warning", said("type.zone_assumed"))
     if source.base == "date" and dest.base in _TIMESTAMPS:
-        return Verdict("warning", f"dates become midnight {dest}")
+        return Verdict("warning", said("type.dates_midnight", dest=str(dest)))
     if source.base in _TIMESTAMPS and dest.base == "date":
-        return Verdict("warning", "the time of day is dropped")
+        return Verdict("warning", said("type.time_dropped"))
     return False
 
 
@@ -261,5 +268,5 @@ def _json(source: SqlType, dest: SqlType) -> Verdict | None | Literal[False]:
     if source.base in _JSON and dest.base in _JSON:
         return None
     if dest.base in _JSON:
-        return Verdict("warning", f"{source} values stored as JSON")
+        return Verdict("warning", said("type.stored_as_json", source=str(source)))
     return False

@@ -7,6 +7,9 @@ entry: the jobs and errors it creates or deletes are audited by the state seam i
 and the checks here (`console.validate_schema`, `console.reload_cache`, `console.test_connection`,
 `verify.run`; a repair's job audits itself, `verify.repair`). A refusal the operator can act on
 is answered 422 with its reason.
+
+A refusal's body is `{"error": <English>}`, plus `"code"` and `"params"` when the reason has them
+(streamer/texts.py), so the page shows it in the operator's language (`refusal_body`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from streamer.errors import StreamerError
 from streamer.logging import get_logger
 from streamer.monitor.forms import FormError, export_form, purge_days
 from streamer.monitor.operations import Json, Operations
+from streamer.texts import Said, said
 
 log = get_logger(__name__)
 
@@ -50,7 +54,16 @@ async def body_of(request: Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise FormError("the request body is not JSON") from None
+        raise FormError(said("form.not_json")) from None
+
+
+def refusal_body(text: str | Said, known: Said | None = None) -> Json:
+    """{"error": the English words} and, when `text` (or `known`, its code) has them, "code" and "params"."""
+    coded = text if isinstance(text, Said) else known
+    if coded is None:
+        return {"error": str(text)}
+    data = coded.json()
+    return {"error": str(text), "code": data["code"], "params": data["params"]}
 
 
 def refusal(exc: Exception) -> tuple[int, str]:
@@ -84,12 +97,14 @@ class Actions:
         try:
             return self.answer(await getattr(self, f"_{name}")(store, request))
         except NotWired:
-            return self.answer({"error": "this action is not wired in this process (run it with `streamer run`)"},
-                               501)
+            return self.answer(refusal_body(said("console.not_wired")), 501)
         except (FormError, StreamerError, ConnectorError) as exc:
             status, message = refusal(exc)
             log.info("monitor: action refused", action=name, status=status)
-            return self.answer({"error": message}, status)
+            # The code travels only with the exception's own words (a masked URL keeps them apart).
+            known = getattr(exc, "said", None)
+            return self.answer(refusal_body(message, known if known and known.english == message else None),
+                               status)
 
     async def _export(self, store: ActionStore, request: Request) -> Json:
         form = export_form(await body_of(request))

@@ -44,13 +44,14 @@ from connectors.postgres.errors import PostgresError
 from connectors.redaction import mask_urls
 from streamer.errors import StreamerError
 from streamer.logging import get_logger
-from streamer.monitor.actions import Actions
+from streamer.monitor.actions import Actions, refusal_body
 from streamer.monitor.forms import FormError, moment, status_filter
 from streamer.monitor.operations import Operations
 from streamer.monitor.samples import Ring, series
 from streamer.monitor.store import ACTIONS, parse_job_id
 from streamer.state.errors import ConcurrentChange, InvalidTransition, JobNotFound
 from streamer.state.jobs import Action
+from streamer.texts import Said, said
 
 log = get_logger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -92,8 +93,9 @@ def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | N
                     headers={**SECURITY_HEADERS, **(headers or {})})
 
 
-def problem(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response({"error": message}, status_code, headers)
+def problem(status_code: int, message: str | Said, headers: dict[str, str] | None = None) -> Response:
+    """{"error": English} (with "code" and "params" when `message` is a `Said`, for the page)."""
+    return json_response(refusal_body(message), status_code, headers)
 
 
 def sample_sum(registry: CollectorRegistry, sample: str, **labels: str) -> float | None:
@@ -157,19 +159,19 @@ class MonitorApi:
         async def endpoint(request: Request) -> Response:
             store = self._store()
             if store is None:
-                return problem(503, "the monitor is not connected to the source database yet",
+                return problem(503, said("console.not_connected"),
                                {"Retry-After": "5"})
             try:
                 return await handler(request, store)
             except JobNotFound:
-                return problem(404, "no such job")
+                return problem(404, said("console.no_such_job"))
             except FormError as exc:
-                return problem(422, str(exc))
+                return problem(422, exc.said or str(exc))
             except (InvalidTransition, ConcurrentChange) as exc:
                 return problem(409, str(exc))
             except (PostgresError, asyncpg.PostgresError, OSError) as exc:
                 log.warning("monitor: source database error", error=str(exc))
-                return problem(503, "the source database did not answer", {"Retry-After": "5"})
+                return problem(503, said("console.source_silent"), {"Retry-After": "5"})
         return endpoint
 
     async def jobs(self, request: Request, store: Store) -> Response:
@@ -184,7 +186,7 @@ class MonitorApi:
 
     async def error(self, request: Request, store: Store) -> Response:
         found = await store.error(request.path_params["error_id"])
-        return json_response({"error_row": found}) if found else problem(404, "no such error row")
+        return json_response({"error_row": found}) if found else problem(404, said("console.no_such_error"))
 
     def _admin(self, handler: Callable[[Request, Store], Awaitable[Response]]) -> Callable[
             [Request], Awaitable[Response]]:
@@ -192,9 +194,9 @@ class MonitorApi:
         without a good one)."""
         async def checked(request: Request, store: Store) -> Response:
             if self._token is None and self._jwt is None:
-                return problem(403, "actions are disabled: set STREAMER_MONITOR__ADMIN_TOKEN")
+                return problem(403, said("console.actions_disabled"))
             if not self._authorised(request):
-                return problem(401, "a valid admin token is required",
+                return problem(401, said("console.token_required"),
                                {"WWW-Authenticate": 'Bearer realm="monitor"'})
             return await handler(request, store)
         return self._guard(checked)
@@ -208,7 +210,7 @@ class MonitorApi:
     async def action(self, request: Request, store: Store) -> Response:
         action = request.path_params["action"]
         if action not in (*ACTIONS, "retry"):
-            return problem(404, f"unknown action {action!r} ({', '.join((*ACTIONS, 'retry'))})")
+            return problem(404, said("console.unknown_action", action=action, actions=", ".join((*ACTIONS, "retry"))))
         job_id = parse_job_id(request.path_params["job_id"])
         if action == "retry":  # the job's failed leads, re-sent as a retry job
             return self._retried(await store.retry(job_id=job_id), job=job_id)
@@ -223,7 +225,7 @@ class MonitorApi:
     @staticmethod
     def _retried(created: dict[str, Any] | None, **what: Any) -> Response:
         if created is None:
-            return problem(404, "no error row matches: nothing to retry")
+            return problem(404, said("console.nothing_to_retry"))
         log.info("monitor: retry job created", job_id=created["job"]["id"], rows=created["rows"], **what)
         return json_response(created)
 
@@ -236,12 +238,12 @@ class MonitorApi:
         name = {"schema": "validate_schema", "reload-cache": "reload_cache",
                 "connection": "test_connection"}.get(request.path_params["check"])
         if name is None:
-            return problem(404, "unknown check (schema, reload-cache, connection)")
+            return problem(404, said("console.unknown_check"))
         return await self._operation(name)(request, store)
 
     async def mapping(self, _: Request) -> Response:
         if self.operations is None:
-            return problem(501, "the mapping is not wired in this process")
+            return problem(501, said("console.mapping_not_wired"))
         try:
             return json_response(await self.operations.current_mapping())
         except StreamerError as exc:  # the configured file is missing or not a mapping: say which

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from streamer.errors import StreamerError
+from streamer.texts import Said, said
 
 # The columns an export may filter on (streamer/history/keyset.py DATE_FIELDS; a test keeps both equal).
 DATE_FIELDS = ("criado", "updated_at")
@@ -17,7 +18,12 @@ MAX_PURGE_DAYS = 3650
 
 
 class FormError(StreamerError):
-    """One field of a form is missing or wrong; the message names it."""
+    """One field of a form is missing or wrong; the message names it (in English; `said` is the
+    same as a code with parameters, for the page to show in the operator's language)."""
+
+    def __init__(self, text: Said) -> None:
+        super().__init__(text.english)
+        self.said = text
 
 
 @dataclass(frozen=True)
@@ -31,26 +37,26 @@ class ExportForm:
 def _date(body: dict[str, Any], name: str) -> date:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise FormError(f"{name}: a date such as 2025-01-31 is required")
+        raise FormError(said("form.date_required", field=name))
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise FormError(f"{name}: expected a date such as 2025-01-31, got {value!r}") from None
+        raise FormError(said("form.date_invalid", field=name, value=value)) from None
 
 
 def export_form(body: Any) -> ExportForm:
     """{"start": "2025-01-01", "end": "2025-01-31", "date_field": "criado", "mapping": {...} | null}"""
     if not isinstance(body, dict):
-        raise FormError("expected a JSON object with start, end, date_field and an optional mapping")
+        raise FormError(said("form.export_not_object"))
     start, end = _date(body, "start"), _date(body, "end")
     if end < start:
-        raise FormError(f"end ({end}) is before start ({start})")
+        raise FormError(said("form.end_before_start", end=str(end), start=str(start)))
     field = body.get("date_field", "criado")
     if field not in DATE_FIELDS:
-        raise FormError(f"date_field must be one of {', '.join(DATE_FIELDS)}, not {field!r}")
+        raise FormError(said("form.date_field", choices=", ".join(DATE_FIELDS), value=str(field)))
     mapping = body.get("mapping")
     if mapping is not None and not isinstance(mapping, dict):
-        raise FormError('mapping: expected the seed\'s JSON object, e.g. {"fieldMappings": {"celular": "phone"}}')
+        raise FormError(said("form.mapping_not_object", example='{"fieldMappings": {"celular": "phone"}}'))
     return ExportForm(start, end, field, orjson.dumps(mapping) if mapping is not None else None)
 
 
@@ -58,7 +64,7 @@ def purge_days(body: Any) -> timedelta:
     """{"older_than_days": 90} → 90 days (1 to 3650)."""
     days = body.get("older_than_days") if isinstance(body, dict) else None
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_PURGE_DAYS:
-        raise FormError(f"older_than_days: a whole number of days from 1 to {MAX_PURGE_DAYS} is required")
+        raise FormError(said("form.purge_days", max=MAX_PURGE_DAYS))
     return timedelta(days=days)
 
 
@@ -69,7 +75,7 @@ def moment(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise FormError(f"{name}: expected a time such as 2025-01-31T12:00:00Z, got {value!r}") from None
+        raise FormError(said("form.time_invalid", field=name, value=value)) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -78,5 +84,5 @@ def status_filter(value: str | None) -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) > 599:
-        raise FormError(f"status: expected an HTTP status such as 409 (or 0 for none), got {value!r}")
+        raise FormError(said("form.status_invalid", value=value))
     return int(value)

@@ -5,8 +5,11 @@ installing a field mapping (the sink's `mapping import`). The monitor imports no
 callables over the settings and passes them in (`streamer/cli/console.py`, wired in
 `streamer/cli/components.py`), as history's `land=` is.
 
-Each returns plain JSON-able data for the page; a refusal the operator can act on is a
-`streamer.errors.StreamerError` whose message says what is wrong (answered 422).
+Each returns plain JSON-able data for the page, its sentences in English with their codes and
+parameters beside them (streamer/texts.py: a finding's `code`/`params`, a check's
+`detail_code`/`detail_params` and `fix_code`/`fix_params`, the reload's `how_code`/`how_params`);
+a refusal the operator can act on is a `streamer.errors.StreamerError` whose message says what
+is wrong (answered 422).
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ Json = dict[str, Any]
 
 @dataclass(frozen=True)
 class Operations:
-    # {"ok", "schema_name", "table", "findings": [{severity, column, message, ...}], "fix_sql"}
+    # {"ok", "schema_name", "table", "findings": [{severity, column, message, code, params, ...}], "fix_sql"}
     validate_schema: Callable[[], Awaitable[Json]]
-    # {"ok", "how", "seconds", "missing": [...], "not_in_database": [...], "message"}: one outcome
+    # {"ok", "how", "how_code", "how_params", "seconds", "missing": [...], "not_in_database": [...]}: one outcome
     reload_cache: Callable[[], Awaitable[Json]]
-    # {"ok", "checks": [{name, status, detail, fix}]}
+    # {"ok", "checks": [{name, status, detail, fix, detail_code, detail_params, fix_code, fix_params}]}
     test_connection: Callable[[], Awaitable[Json]]
     # {"missing", "extra", "different", "first_missing", ..., "seconds", "destination_read"}
     verify: Callable[[], Awaitable[Json]]

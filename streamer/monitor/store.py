@@ -26,6 +26,7 @@ from streamer.state import store as jobs
 from streamer.state.errors import JobNotFound
 from streamer.state.jobs import OPERATOR_ACTIONS, Action, allowed_from
 from streamer.state.store import Job
+from streamer.texts import code_of
 
 ACTIONS: tuple[Action, ...] = OPERATOR_ACTIONS
 ERROR_FIELDS = ("id", "job_id", "lead_id", "response_status", "created_at", "retry_job_id")
@@ -57,6 +58,9 @@ def error_view(error: failures.ErrorRow) -> dict[str, Any]:
     """An error row for the page: ids, HTTP status, time, and the message with lead data masked."""
     view = {name: getattr(error, name) for name in ERROR_FIELDS}
     view["error_message"] = mask_message(error.error_message)
+    # A message the service wrote in fixed words (a repair's "verify: missing at the destination")
+    # has a code the page translates; any other (a destination's refusal) is shown as stored.
+    view["error_code"] = code_of(error.error_message)
     return view
 
 

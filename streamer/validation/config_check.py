@@ -23,70 +23,68 @@ from connectors.postgres.slot import connect
 from connectors.redaction import mask_url
 from schemas.mapping import FieldMapping
 from streamer.config import Settings
+from streamer.texts import Said, said
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
 from streamer.validation.rls import rls_check
 
-URL_FIX = ("set STREAMER_DESTINATION__URL to Gestão Scouter's project URL, e.g. https://<project>.supabase.co "
-           "(without /rest/v1; the seed's Config > Integrações > project_url)")
-KEY_FIX = ("set STREAMER_DESTINATION__SERVICE_KEY to Gestão Scouter's service_role key (Supabase: Project "
-           "Settings > API > service_role secret), not the public anon key")
+URL_FIX = said("fix.url").english
+KEY_FIX = said("fix.key").english
+
+
+def policy_sql(table: str) -> str:
+    return (f"CREATE POLICY service_role_full_access_leads ON public.{table} FOR ALL TO service_role "
+            "USING (true) WITH CHECK (true);")
+
+
+def grant_said(table: str) -> Said:
+    """The seed's fix for 403: the grant, the RLS policy, and how to look at the policies."""
+    return said("fix.grant", table=table, policy=policy_sql(table))
 
 
 def grant_fix(table: str) -> str:
-    """The seed's fix for 403: the grant, the RLS policy, and how to look at the policies."""
-    return (f"in Gestão Scouter's SQL editor: GRANT SELECT, INSERT, UPDATE, DELETE ON public.{table} TO service_role; "
-            f"check its policies with SELECT * FROM pg_policies WHERE tablename = '{table}'; the seed's policy is "
-            f"CREATE POLICY service_role_full_access_leads ON public.{table} FOR ALL TO service_role "
-            "USING (true) WITH CHECK (true);")
+    return grant_said(table).english
 
 
 def url_check(url: str, rest_path: str, allow_http: bool) -> Check:
     """Well formed, HTTPS unless loopback, and not already ending in the API path."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Check("url", "fail", f"{mask_url(url)!r} is not an http(s) URL", URL_FIX)
+        return Check.of("url", "fail", said("check.url_not_http", url=mask_url(url)), said("fix.url"))
     if rest_path and parts.path.rstrip("/").endswith(rest_path.rstrip("/")):
-        return Check("url", "fail", f"the URL already ends in {rest_path}; requests would go to "
-                                    f"{rest_path}{rest_path}", URL_FIX)
+        return Check.of("url", "fail", said("check.url_doubled_path", path=rest_path), said("fix.url"))
     if parts.query or parts.fragment:
-        return Check("url", "fail", f"{mask_url(url)}: a query string or fragment in the URL breaks every API path "
-                                    "appended to it", f"{URL_FIX}; the key goes in STREAMER_DESTINATION__SERVICE_KEY")
+        return Check.of("url", "fail", said("check.url_query", url=mask_url(url)), said("fix.url_query"))
     if parts.username is not None:
-        return Check("url", "warn", f"{mask_url(url)}: the URL carries user credentials, which the API ignores",
-                     "remove them from STREAMER_DESTINATION__URL; the key goes in STREAMER_DESTINATION__SERVICE_KEY")
+        return Check.of("url", "warn", said("check.url_credentials", url=mask_url(url)), said("fix.url_credentials"))
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         if allow_http:
-            return Check("url", "warn", f"plain HTTP to {parts.hostname} (STREAMER_DESTINATION__ALLOW_HTTP=true): "
-                                        "the service key travels unencrypted",
-                         "use https:// unless this is a private network")
-        return Check("url", "fail", f"plain HTTP to {parts.hostname}: the key would travel unencrypted", URL_FIX)
-    return Check("url", "ok", mask_url(url))
+            return Check.of("url", "warn", said("check.url_http_allowed", host=parts.hostname), said("fix.use_https"))
+        return Check.of("url", "fail", said("check.url_http", host=parts.hostname), said("fix.url"))
+    return Check.of("url", "ok", said("check.url_ok", url=mask_url(url)))
 
 
 def key_check(key: str | None, *, now: float | None = None) -> Check:
     """The key's kind and role, read without verifying the signature (we do not hold the secret)."""
     if not key:
-        return Check("key", "fail", "no service key configured", KEY_FIX)
+        return Check.of("key", "fail", said("check.key_none"), said("fix.key"))
     if key.startswith("sb_secret_"):
-        return Check("key", "ok", "an sb_secret_ key (the gateway turns it into a service_role token)")
+        return Check.of("key", "ok", said("check.key_sb_secret"))
     if key.startswith("sb_publishable_"):
-        return Check("key", "fail", "this is a publishable key (the new anon key), which RLS and grants "
-                                    "restrict: the seed's most common mistake", KEY_FIX)
+        return Check.of("key", "fail", said("check.key_publishable"), said("fix.key"))
     try:
         claims = jwt.decode(key, options={"verify_signature": False})
     except jwt.PyJWTError:
-        return Check("key", "fail", "the key is not a JWT (nor an sb_secret_ key)", KEY_FIX)
+        return Check.of("key", "fail", said("check.key_not_jwt"), said("fix.key"))
     role = claims.get("role")
     if role == "anon":
-        return Check("key", "fail", "the key's role is 'anon': this is the public anon key, not the service_role "
-                                    "key (the seed's most common mistake)", KEY_FIX)
+        return Check.of("key", "fail", said("check.key_anon"), said("fix.key"))
     if role != "service_role":
-        return Check("key", "fail", f"the key's role is {role!r}, expected 'service_role'", KEY_FIX)
+        return Check.of("key", "fail", said("check.key_role", role=str(role)), said("fix.key"))
     exp = claims.get("exp")
     if isinstance(exp, int | float) and exp < (time.time() if now is None else now):
-        return Check("key", "fail", "the service_role key has expired", KEY_FIX)
-    return Check("key", "ok", "a JWT with role service_role")
+        return Check.of("key", "fail", said("check.key_expired"), said("fix.key"))
+    return Check.of("key", "ok", said("check.key_ok"))
 
 
 async def dns_check(host: str) -> Check:
@@ -94,53 +92,54 @@ async def dns_check(host: str) -> Check:
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(host, None), timeout=10)
     except (OSError, TimeoutError) as exc:
-        return Check("dns", "fail", f"{host} does not resolve ({exc})", URL_FIX)
+        return Check.of("dns", "fail", said("check.dns_fail", host=host, reason=str(exc)), said("fix.url"))
     addresses = sorted({str(info[4][0]) for info in infos})
-    return Check("dns", "ok", f"{host} → {', '.join(addresses[:3])}")
+    return Check.of("dns", "ok", said("check.dns_ok", host=host, addresses=", ".join(addresses[:3])))
 
 
 def answer_check(result: ProbeResult) -> Check:
     if result.status is None:
-        return Check("reachable", "fail", f"no answer: {result.error}",
-                     f"{URL_FIX}; check the network (firewall, proxy) between here and the project")
-    return Check("reachable", "ok", f"HTTP {result.status} in {result.seconds * 1000:.0f} ms")
+        return Check.of("reachable", "fail", said("check.no_answer", reason=result.error), said("fix.url_network"))
+    return Check.of("reachable", "ok", said("check.answered", status=result.status, ms=f"{result.seconds * 1000:.0f}"))
 
 
 def openapi_check(result: ProbeResult) -> Check:
     if result.status is None:
-        return Check("openapi", "skip", "the host did not answer")
+        return Check.of("openapi", "skip", said("check.host_silent"))
     if result.status in (401, 403):
-        return Check("openapi", "fail", f"HTTP {result.status}: the key was refused ({result.message})",
-                     f"{KEY_FIX}; and check the project URL: a key of another project is refused too")
+        return Check.of("openapi", "fail", said("check.key_refused", status=result.status, reason=result.message),
+                        said("fix.key_project"))
     if result.status != 200 or not isinstance(result.json, dict) or "definitions" not in result.json:
-        return Check("openapi", "fail", f"HTTP {result.status}: not an OpenAPI document ({result.message})",
-                     f"{URL_FIX}; on a bare PostgREST set STREAMER_DESTINATION__REST_PATH=''")
-    return Check("openapi", "ok", f"{len(result.json['definitions'])} table(s) visible to this key")
+        return Check.of("openapi", "fail", said("check.not_openapi", status=result.status, reason=result.message),
+                        said("fix.bare_postgrest"))
+    return Check.of("openapi", "ok", said("check.openapi_ok", n=len(result.json["definitions"])))
 
 
 def table_check(result: ProbeResult, table: str) -> Check:
     if result.status != 200 or not isinstance(result.json, dict):
-        return Check("table", "skip", "no OpenAPI document")
+        return Check.of("table", "skip", said("check.no_openapi"))
     if table not in (result.json.get("definitions") or {}):
-        return Check("table", "fail", f"table {table} is not in the API (missing, no grant to this key's role, or "
-                                      "a stale schema cache)",
-                     f"run `streamer db migrate --target destination`; or {grant_fix(table)}; then "
-                     "`streamer schema reload-cache`")
-    return Check("table", "ok", f"public.{table} is in the API")
+        return Check.of("table", "fail", said("check.table_missing", table=table),
+                        said("fix.table_missing", grant=grant_said(table)))
+    return Check.of("table", "ok", said("check.table_ok", table=table))
 
 
 def write_check(result: ProbeResult, table: str) -> Check:
     if result.status is None:
-        return Check("write", "fail", f"no answer: {result.error}", URL_FIX)
+        return Check.of("write", "fail", said("check.no_answer", reason=result.error), said("fix.url"))
     if result.status in (401, 403):
-        return Check("write", "fail", f"HTTP {result.status} {result.code or ''}: writing to {table} is refused "
-                                      f"({result.message})".replace("  ", " "), grant_fix(table))
+        text = said("check.write_refused", status=result.status, code=result.code or "", table=table,
+                    reason=result.message)
+        # Without a code the English reads "HTTP 403 : ..." once formatted: close the gap as before.
+        return Check(
+            "write", "fail", text.english.replace("  ", " "), grant_fix(table), text, grant_said(table))
     if result.code in ("PGRST204", "PGRST205"):
-        return Check("write", "fail", f"{result.code}: {result.message}",
-                     "run `streamer validate schema` and apply the SQL it prints")
+        return Check.of("write", "fail", said("check.write_schema", code=result.code, reason=result.message),
+                        said("fix.validate_schema"))
     if not 200 <= result.status < 300:
-        return Check("write", "fail", f"HTTP {result.status} {result.code or ''}: {result.message}")
-    return Check("write", "ok", "INSERT, UPDATE (upsert) and DELETE permitted; no row written")
+        return Check.of("write", "fail", said("check.write_failed", status=result.status, code=result.code or "",
+                                              reason=result.message))
+    return Check.of("write", "ok", said("check.write_ok"))
 
 
 async def validate_config(
@@ -171,11 +170,9 @@ async def validate_config(
 async def _rls(settings: Settings) -> Check:
     dsn = settings.destination.dsn
     if dsn is None:
-        return Check("rls", "skip", "no STREAMER_DESTINATION__DSN: policies not read (service_role bypasses RLS "
-                                    "on Supabase)")
+        return Check.of("rls", "skip", said("check.rls_no_dsn"))
     try:
         async with connect(dsn.get_secret_value()) as conn:
             return await rls_check(conn, "public", settings.destination.table)
     except Exception as exc:  # a DSN that does not work is its own finding, not a crash
-        return Check("rls", "fail", f"cannot read the destination catalog: {exc}",
-                     "check STREAMER_DESTINATION__DSN (Supabase: the project's connection string)")
+        return Check.of("rls", "fail", said("check.rls_unreadable", reason=str(exc)), said("fix.destination_dsn"))

@@ -25,20 +25,19 @@ from streamer.config import Settings
 from streamer.destination.catalog import read_columns
 from streamer.destination.fix_sql import RELOAD_NOTIFY
 from streamer.errors import CheckFailed
+from streamer.texts import Said, said
 from streamer.validation.probe import Probe
 from streamer.validation.schema import written_columns
 from streamer.validation.schema_check import DEST_SCHEMA, read_source
 
 RPC_NAME = "streamer_reload_schema_cache"
-RPC_FIX = ("install the reload function: paste schemas/sql/destination/020_reload_rpc.sql into Gestão Scouter's "
-           "SQL editor (or `streamer db migrate --target destination`), or set STREAMER_DESTINATION__DSN so the "
-           "reload goes through the database")
+RPC_FIX = said("fix.reload_rpc")
 
 Progress = Callable[[float, list[str]], None]
 # Polls in a row without any HTTP answer (refused, timed out) before the wait gives up: a
 # destination that is down does not come back by waiting for its schema cache.
 UNANSWERED_ATTEMPTS = 2
-UNANSWERED_FIX = "check STREAMER_DESTINATION__URL and that the API is up (`streamer validate config` says more)"
+UNANSWERED_FIX = said("fix.api_down")
 
 
 class Unanswered(Exception):
@@ -70,23 +69,23 @@ def missing_from(openapi: Mapping[str, Any], table: str, expected: Collection[st
     return [name for name in expected if name not in properties]
 
 
-async def notify_via_dsn(dsn: str) -> str:
+async def notify_via_dsn(dsn: str) -> Said:
     async with connect(dsn) as conn:
         await conn.execute(RELOAD_NOTIFY)
-    return "sent NOTIFY pgrst, 'reload schema' on the destination database"
+    return said("reload.via_dsn")
 
 
-async def notify_via_rpc(probe: Probe) -> str:
+async def notify_via_rpc(probe: Probe) -> Said:
     result = await probe.rpc(RPC_NAME)
     if result.status is None:
-        raise CheckFailed(f"the destination's API does not answer: {result.error}", UNANSWERED_FIX)
+        raise CheckFailed(said("reload.api_silent", reason=result.error), UNANSWERED_FIX)
     if 200 <= result.status < 300:
-        return f"called /rpc/{RPC_NAME}"
+        return said("reload.via_rpc", function=RPC_NAME)
     if result.code in ("PGRST202", "PGRST125") or result.status == 404:
-        raise CheckFailed(f"the destination has no /rpc/{RPC_NAME} ({result.code or result.status}: "
-                          f"{result.message})", RPC_FIX)
-    raise CheckFailed(f"/rpc/{RPC_NAME} answered {result.status} {result.code or ''}: "
-                      f"{result.message or result.error}", RPC_FIX)
+        raise CheckFailed(said("reload.no_rpc", function=RPC_NAME, code=result.code or result.status,
+                               reason=result.message), RPC_FIX)
+    raise CheckFailed(said("reload.rpc_failed", function=RPC_NAME, status=result.status, code=result.code or "",
+                           reason=result.message or result.error), RPC_FIX)
 
 
 async def wait_for_columns(
@@ -109,7 +108,7 @@ async def wait_for_columns(
         except Unanswered as exc:
             unanswered += 1
             if unanswered >= UNANSWERED_ATTEMPTS:
-                raise CheckFailed(f"the destination's API does not answer: {exc}", UNANSWERED_FIX) from None
+                raise CheckFailed(said("reload.api_silent", reason=str(exc)), UNANSWERED_FIX) from None
             last_error, missing = str(exc), list(expected) or ["(OpenAPI document unreadable)"]
         except Exception as exc:  # a 503 PGRST002 while the cache loads: keep polling until the timeout
             unanswered = 0
@@ -124,9 +123,13 @@ async def wait_for_columns(
 
 @dataclass(frozen=True)
 class ReloadOutcome:
-    how: str
+    how_said: Said  # how the reload was asked for
     wait: WaitOutcome
     not_in_database: tuple[str, ...] = ()
+
+    @property
+    def how(self) -> str:
+        return self.how_said.english
 
 
 async def reload_schema_cache(
@@ -136,7 +139,7 @@ async def reload_schema_cache(
     """Ask for a reload, then wait for the columns the sync writes that the database has."""
     dest = settings.destination
     if dest.service_key is None or not dest.service_key.get_secret_value():
-        raise CheckFailed("no service key", "set STREAMER_DESTINATION__SERVICE_KEY")
+        raise CheckFailed(said("reload.no_service_key"), said("fix.service_key"))
     expected, not_in_db = await _expected_columns(settings, mapping)
     async with Probe.from_settings(dest, transport=transport) as probe:
         how = await (notify_via_dsn(dest.dsn.get_secret_value()) if dest.dsn else notify_via_rpc(probe))

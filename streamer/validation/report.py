@@ -10,20 +10,30 @@ a probe ends itself with `streamer.errors.CheckFailed(detail, fix)`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from streamer.errors import CheckFailed
+from streamer.texts import Said
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
 
 @dataclass(frozen=True)
 class Check:
+    """`detail` and `fix` in English; `detail_said` / `fix_said` the same as codes with parameters
+    (streamer/texts.py), for the console to show in the operator's language (None: English only)."""
+
     name: str
     status: Status
     detail: str
     fix: str = ""
+    detail_said: Said | None = field(default=None, compare=False, repr=False)
+    fix_said: Said | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, name: str, status: Status, detail: Said, fix: Said | None = None) -> Check:
+        return cls(name, status, detail.english, fix.english if fix else "", detail, fix)
 
     @property
     def failed(self) -> bool:
@@ -39,6 +49,6 @@ async def run_check(name: str, probe: Awaitable[Check]) -> Check:
     try:
         return await probe
     except CheckFailed as exc:
-        return Check(name, "fail", exc.detail, exc.fix)
+        return Check(name, "fail", exc.detail, exc.fix, exc.detail_said, exc.fix_said)
     except Exception as exc:  # every failure becomes a line of the report
         return Check(name, "fail", f"{type(exc).__name__}: {exc}")

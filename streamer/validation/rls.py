@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from connectors.postgres.errors import translate_errors
+from streamer.texts import said
 from streamer.validation.report import Check
 
 ROLE = "service_role"
@@ -43,19 +44,17 @@ def policy_sql(table: str) -> str:
 def rls_verdict(facts: RlsFacts | None, table: str) -> Check:
     """ok when RLS is off, bypassed, or has policies for every command an upsert needs."""
     if facts is None:
-        return Check("rls", "fail", f"table public.{table} does not exist at the destination",
-                     "run `streamer db migrate --target destination`")
+        return Check.of("rls", "fail", said("check.rls_no_table", table=table), said("fix.migrate_destination"))
     if not facts.enabled:
-        return Check("rls", "warn", f"RLS is disabled on public.{table}: anyone with the anon key may read it",
-                     f"ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY; {policy_sql(table)}")
+        return Check.of("rls", "warn", said("check.rls_disabled", table=table),
+                        said("fix.enable_rls", table=table, policy=policy_sql(table)))
     if facts.bypass:
-        return Check("rls", "ok", f"RLS on; {ROLE} has BYPASSRLS")
+        return Check.of("rls", "ok", said("check.rls_bypass", role=ROLE))
     lacking = [] if "ALL" in facts.commands else [c for c in NEEDED if c not in facts.commands]
     if lacking:
-        return Check("rls", "fail", f"RLS on and no policy lets {ROLE} {', '.join(lacking)} "
-                                    f"(SELECT * FROM pg_policies WHERE tablename = '{table}')",
-                     f"in Gestão Scouter's SQL editor: {policy_sql(table)}")
-    return Check("rls", "ok", f"RLS on; policies for {ROLE}: {', '.join(sorted(facts.commands))}")
+        return Check.of("rls", "fail", said("check.rls_lacking", role=ROLE, commands=", ".join(lacking), table=table),
+                        said("fix.add_policy", policy=policy_sql(table)))
+    return Check.of("rls", "ok", said("check.rls_ok", role=ROLE, commands=", ".join(sorted(facts.commands))))
 
 
 async def read_rls_facts(conn: asyncpg.Connection, schema: str, table: str, role: str = ROLE) -> RlsFacts | None:

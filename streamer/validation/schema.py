@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,6 +37,7 @@ from streamer.destination.fix_sql import (
     fix_script,
 )
 from streamer.destination.types import Measure, Severity, SqlType, compatibility, narrowing, widened
+from streamer.texts import Said, said
 
 Kind = Literal["missing_column", "type_mismatch", "values_exceed", "not_null_unfilled", "null_into_not_null",
                "unknown_source_column"]
@@ -46,7 +47,9 @@ STAMPED = Column.of(SYNC_SOURCE_COLUMN, "text")
 
 
 class Finding(BaseModel):
-    """One problem: which destination column, how bad, and what is wrong in a sentence."""
+    """One problem: which destination column, how bad, and what is wrong in a sentence: `message`
+    in English, and the same as `code` and `params` (streamer/texts.py) for the console to show in
+    the operator's language."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,6 +60,16 @@ class Finding(BaseModel):
     source_column: str | None = None
     source_type: str | None = None
     destination_type: str | None = None
+    code: str = ""
+    params: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, text: Said, **fields: Any) -> Finding:
+        """A finding whose `message` is `text` in English, with its code and parameters."""
+        return cls(message=text.english, code=text.code, params=text.json()["params"], **fields)
+
+    def __hash__(self) -> int:  # `params` is a dict: hash what identifies the finding
+        return hash((self.severity, self.kind, self.column, self.message))
 
 
 class SchemaReport(BaseModel):
@@ -138,54 +151,51 @@ def compare_schema(
     source_names = {c.name for c in source}
     for name, target in mapping.field_mappings.items():
         if name not in source_names:
-            findings.append(Finding(severity="error", kind="unknown_source_column", column=target, source_column=name,
-                                    message=f"the mapping names source column {name!r}, which the source table "
-                                            f"lacks: {target!r} would never be filled (fix the mapping file)"))
+            findings.append(Finding.of(said("schema.unknown_source_column", source=name, column=target),
+                                       severity="error", kind="unknown_source_column", column=target,
+                                       source_column=name))
     findings.sort(key=lambda f: (f.severity != "error", f.kind, f.column))
     return SchemaReport(schema_name=schema, table=table, findings=tuple(findings),
                         fix_sql=fix_sql_for(schema, table, findings))
 
 
 def _missing(target: str, column: Column) -> list[Finding]:
-    renamed = f" (from source column {column.name!r})" if column.name != target else ""
-    return [Finding(severity="error", kind="missing_column", column=target, source_column=column.name,
-                    source_type=str(column.type),
-                    message=f"the destination has no column {target!r}{renamed}: writes fail with PGRST204")]
+    text = (said("schema.missing_renamed_column", column=target, source=column.name) if column.name != target
+            else said("schema.missing_column", column=target))
+    return [Finding.of(text, severity="error", kind="missing_column", column=target, source_column=column.name,
+                       source_type=str(column.type))]
 
 
 def _pair(target: str, column: Column, found: Column, extent: Extent | None = None) -> list[Finding]:
     findings = []
     verdict = compatibility(column.type, found.type)
     exceeded = _exceeded(found.type, extent) if verdict is not None and verdict.severity == "warning" else None
-    if exceeded is not None:
-        findings.append(Finding(severity="error", kind="values_exceed", column=target, source_column=column.name,
-                                source_type=str(column.type), destination_type=_shown(found.type),
-                                message=f"{exceeded}: {verdict.reason if verdict else ''}"))
+    if exceeded is not None and verdict is not None:
+        findings.append(Finding.of(said("schema.values_exceed", exceeded=exceeded, reason=verdict.said),
+                                   severity="error", kind="values_exceed", column=target, source_column=column.name,
+                                   source_type=str(column.type), destination_type=_shown(found.type)))
     elif verdict is not None:
-        findings.append(Finding(severity=verdict.severity, kind="type_mismatch", column=target,
-                                source_column=column.name, source_type=str(column.type),
-                                destination_type=_shown(found.type), message=verdict.reason))
+        findings.append(Finding.of(verdict.said, severity=verdict.severity, kind="type_mismatch", column=target,
+                                   source_column=column.name, source_type=str(column.type),
+                                   destination_type=_shown(found.type)))
     if column.nullable and not found.nullable and column is not STAMPED:
-        findings.append(Finding(severity="warning", kind="null_into_not_null", column=target,
-                                source_column=column.name, source_type=str(column.type),
-                                destination_type=_shown(found.type),
-                                message=f"source {column.name!r} may be NULL; the destination refuses NULL "
-                                        "(23502) and such leads land in the error table"))
+        findings.append(Finding.of(said("schema.null_into_not_null", source=column.name), severity="warning",
+                                   kind="null_into_not_null", column=target, source_column=column.name,
+                                   source_type=str(column.type), destination_type=_shown(found.type)))
     return findings
 
 
-def _exceeded(dest: SqlType, extent: Extent | None) -> str | None:
+def _exceeded(dest: SqlType, extent: Extent | None) -> Said | None:
     """Why values the source holds now do not fit `dest` (a varchar(n) or numeric(p,s)), or None."""
     if extent is None or not dest.modifiers:
         return None
     if extent.max_length is not None and extent.max_length > dest.modifiers[0]:
-        return f"the source holds values of {extent.max_length} characters, which {dest} refuses (22001)"
+        return said("schema.exceeds_length", length=extent.max_length, dest=str(dest))
     scale = (dest.modifiers[1:] or (0,))[0]
     if extent.integer_digits is not None and extent.integer_digits > dest.modifiers[0] - scale:
-        return (f"the source holds values of {extent.integer_digits} integer digits, which {dest} refuses "
-                "(22003)")
+        return said("schema.exceeds_digits", digits=extent.integer_digits, dest=str(dest))
     if extent.scale is not None and extent.scale > scale:
-        return f"the source holds values with {extent.scale} decimals, which {dest} rounds to {scale}"
+        return said("schema.exceeds_scale", decimals=extent.scale, dest=str(dest), scale=scale)
     return None
 
 
@@ -195,12 +205,9 @@ def _unfilled(destination: Columns, written: dict[str, Column]) -> list[Finding]
         if column.nullable or name in written or column.has_default:
             continue
         certain = column.has_default is False
-        message = ("NOT NULL without a default, and the sync never fills it: every new lead fails (23502)"
-                   if certain else
-                   "NOT NULL and the sync never fills it; the OpenAPI document cannot show whether it has "
-                   "a default (configure STREAMER_DESTINATION__DSN to know)")
-        findings.append(Finding(severity="error" if certain else "warning", kind="not_null_unfilled",
-                                column=name, destination_type=_shown(column.type), message=message))
+        text = said("schema.not_null_unfilled" if certain else "schema.not_null_maybe_default")
+        findings.append(Finding.of(text, severity="error" if certain else "warning", kind="not_null_unfilled",
+                                   column=name, destination_type=_shown(column.type)))
     return findings
 
 

@@ -30,10 +30,13 @@ from schemas.lead import SYNC_SOURCE_HEADER, SYNC_SOURCE_LOCAL
 from streamer.config import Settings
 from streamer.state import audit, store
 from streamer.state.store import Job
+from streamer.texts import said
 from streamer.verify.run import Result, source_table, verify
 
 ERRORS = "public.gestao_scouter_export_errors"
-MESSAGES = {"missing": "verify: missing at the destination", "different": "verify: different at the destination"}
+# Stored as the error rows' message, in English; the console shows them translated (their codes:
+# streamer.texts.code_of).
+MESSAGES = {"missing": said("verify.missing_row").english, "different": said("verify.different_row").english}
 DELETE_CHUNK = 1000
 
 

@@ -1,6 +1,8 @@
 // The console's words and formats: one JSON catalogue per language (i18n/pt-BR.json, i18n/en.json,
 // the same keys in both: tests/streamer/monitor/test_catalogue.py), pt-BR by default, numbers and
-// dates in the chosen locale and in São Paulo's time zone.
+// dates in the chosen locale and in São Paulo's time zone. Texts the server sends (schema findings,
+// check lines, refusals) come as a code with parameters beside their English words
+// (streamer/texts.py) and are shown through the same catalogue: I18N.said.
 "use strict";
 
 const I18N = (() => {
@@ -29,6 +31,20 @@ const I18N = (() => {
   function t(key, vars = {}) {
     const text = words[key] ?? key;
     return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+  }
+
+  // A text from the server: the catalogue's "msg.<code>" with its parameters filled in (a parameter
+  // may be a text itself, {code, params, message}); the server's English words when the catalogue
+  // does not know the code (or there is none).
+  function said(code, params, english) {
+    const key = `msg.${code}`;
+    if (!code || !(key in words)) return english ?? "";
+    const vars = {};
+    for (const [name, value] of Object.entries(params || {})) {
+      vars[name] = value !== null && typeof value === "object" ? said(value.code, value.params, value.message)
+        : (value ?? "");
+    }
+    return t(key, vars);
   }
 
   function apply(root) {
@@ -77,5 +93,5 @@ const I18N = (() => {
     },
   };
 
-  return { LANGS, ZONE, load, t, apply, fmt, chosen, get lang() { return lang; } };
+  return { LANGS, ZONE, load, t, said, apply, fmt, chosen, get lang() { return lang; } };
 })();

@@ -34,7 +34,7 @@ function say(text, isError = false) {
 async function getJSON(url) {
   const response = await fetch(url, { cache: "no-store" });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok && url !== "/readyz") throw new Error(body.error || `${url}: HTTP ${response.status}`);
+  if (!response.ok && url !== "/readyz") throw new Error(I18N.said(body.code, body.params, body.error) || `${url}: HTTP ${response.status}`);
   return body;
 }
 
@@ -52,8 +52,9 @@ async function send(url, payload, method = "POST") {
   return { ok: response.ok, status: response.status, body: answer };
 }
 
+// A refusal's reason in the chosen language (its code through the catalogue), else the server's words.
 function refusalText(result) {
-  return result.body.error || `HTTP ${result.status}`;
+  return I18N.said(result.body.code, result.body.params, result.body.error) || `HTTP ${result.status}`;
 }
 
 // A confirmation in the page's own dialog (window.confirm would block the page's updates).
@@ -215,7 +216,7 @@ function renderErrors(errors) {
       el("td", { class: "id", text: short(e.job_id), title: e.job_id || "", "data-label": t("errors.job") }),
       el("td", { class: "num", text: String(e.lead_id), "data-label": t("errors.lead") }),
       el("td", { class: `num ${e.response_status >= 400 ? "bad" : ""}`, text: e.response_status ?? "—", "data-label": t("errors.status") }),
-      el("td", { class: "msg", text: e.error_message, "data-label": t("errors.message") }));
+      el("td", { class: "msg", text: I18N.said(e.error_code, {}, e.error_message), "data-label": t("errors.message") }));
     row.addEventListener("click", () => openError(e.id));
     row.addEventListener("keydown", (event) => { if (event.key === "Enter") openError(e.id); });
     return row;
@@ -243,7 +244,7 @@ async function openError(id) {
     [t("drawer.http"), found.response_status === null ? "—" : String(found.response_status), found.response_status >= 400 ? "bad" : ""],
     [t("drawer.retry_job_id"), found.retry_job_id ? short(found.retry_job_id) : "—"],
   ]);
-  $("#drawer-message").textContent = found.error_message || "—";
+  $("#drawer-message").textContent = I18N.said(found.error_code, {}, found.error_message) || "—";
   $("#drawer-body").textContent = found.response_body || "—";
   $("#drawer-fields").textContent = Array.isArray(found.fields_sent) ? found.fields_sent.join(", ")
     : JSON.stringify(found.fields_sent ?? "—");
@@ -431,7 +432,7 @@ function renderSchema(report) {
   if (report.findings.length) {
     box.append(el("ul", { class: "findings" }, ...report.findings.map((f) =>
       el("li", { class: f.severity === "error" ? "bad" : "warn" },
-        el("code", { text: f.column }), ` ${t(`severity.${f.severity}`)}: ${f.message}`))));
+        el("code", { text: f.column }), ` ${t(`severity.${f.severity}`)}: ${I18N.said(f.code, f.params, f.message)}`))));
   }
   if (report.fix_sql) {
     box.append(el("p", { text: t("schema.sql_help") }), el("pre", { id: "fix-sql", text: report.fix_sql }),
@@ -442,7 +443,7 @@ function renderSchema(report) {
 function renderReload(outcome) {
   const box = resultBox("reload-cache", outcome.ok, outcome.ok ? t("reload.ok", { s: fmt.num(outcome.seconds, 1) })
     : t("reload.bad"));
-  box.append(el("p", { class: "muted", text: outcome.how }));
+  box.append(el("p", { class: "muted", text: I18N.said(outcome.how_code, outcome.how_params, outcome.how) }));
   if (outcome.not_in_database.length) box.append(el("p", { text: t("reload.not_in_db", { cols: outcome.not_in_database.join(", ") }) }));
   if (outcome.missing.length) box.append(el("p", { text: t("reload.missing", { s: fmt.num(outcome.seconds, 0), cols: outcome.missing.join(", ") }) }));
 }
@@ -452,7 +453,8 @@ function renderConnection(result) {
   box.append(el("ul", { class: "checks" }, ...result.checks.map((c) =>
     el("li", { "data-status": c.status },
       el("span", { class: `badge check ${c.status}`, text: t(`check.${c.status}`) }), " ",
-      el("strong", { text: c.name }), ` — ${c.detail}`, c.fix ? el("div", { class: "muted", text: c.fix }) : ""))));
+      el("strong", { text: c.name }), ` — ${I18N.said(c.detail_code, c.detail_params, c.detail)}`,
+      c.fix ? el("div", { class: "muted", text: I18N.said(c.fix_code, c.fix_params, c.fix) }) : ""))));
 }
 
 function renderVerify(found, repaired) {
@@ -476,16 +478,27 @@ function renderVerify(found, repaired) {
   }
 }
 
+// The last check's answer, drawn again in the other language when the operator switches.
+let lastTool = null;
+
+function renderTool() {
+  if (!lastTool) return;
+  const { kind, result, repaired } = lastTool;
+  if (!result.ok) resultBox(kind, false, refusalText(result));
+  else if (kind === "schema") renderSchema(result.body);
+  else if (kind === "reload-cache") renderReload(result.body);
+  else if (kind === "connection") renderConnection(result.body);
+  else renderVerify(result.body, repaired);
+}
+
 async function runCheck(kind, button) {
   button.disabled = true;
   button.classList.add("busy");
+  lastTool = null;
   resultBox(kind, true, t("check.running")).dataset.state = "running";
   try {
-    const result = await send(`/monitor/api/checks/${kind}`);
-    if (!result.ok) { resultBox(kind, false, refusalText(result)); return; }
-    if (kind === "schema") renderSchema(result.body);
-    else if (kind === "reload-cache") renderReload(result.body);
-    else renderConnection(result.body);
+    lastTool = { kind, result: await send(`/monitor/api/checks/${kind}`) };
+    renderTool();
   } finally {
     button.disabled = !token();
     button.classList.remove("busy");
@@ -493,11 +506,12 @@ async function runCheck(kind, button) {
 }
 
 async function runVerify(repair = false) {
+  lastTool = null;
   resultBox("verify", true, t("check.running")).dataset.state = "running";
   const result = await send("/monitor/api/verify", { repair });
-  if (!result.ok) { resultBox("verify", false, refusalText(result)); return; }
-  renderVerify(result.body, repair);
-  await refresh();
+  lastTool = { kind: "verify", result, repaired: repair };
+  renderTool();
+  if (result.ok) await refresh();
 }
 
 // --- the loop -----------------------------------------------------------------------------------
@@ -546,6 +560,7 @@ async function switchLanguage(lang) {
   await I18N.load(lang);
   showTokenState();
   render();
+  renderTool();
   Charts.redraw();
   document.body.dataset.lang = lang;
 }

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from streamer.metrics import Metrics
 from streamer.monitor.app import SECURITY_HEADERS, health_figures, sample_sum
+from streamer.monitor.store import error_view
+from streamer.state.failures import ErrorRow
+from streamer.verify.repair import MESSAGES
 from tests.streamer.monitor.fakes import JOB_ID, TOKEN, FakeStore, bearer, client_for
 
 
@@ -142,3 +147,14 @@ async def test_the_chart_library_is_served_from_here_as_vendored() -> None:
     assert "1.6.30" in notes and (STATIC / "vendor" / "uPlot.LICENSE").read_text().startswith("The MIT License")
     assert "http://" not in page.text and "https://" not in page.text
     assert '<script src="/monitor/static/vendor/uPlot.iife.min.js"' in page.text
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("verify: missing at the destination", "verify.missing_row"),  # a repair's row: the page translates it
+    ("verify: different at the destination", "verify.different_row"),
+    ("HTTP 400: new row violates check constraint", None),  # the destination's words: shown as stored
+])
+def test_an_error_row_written_in_the_services_words_carries_its_code(message: str, code: str | None) -> None:
+    row = ErrorRow(1, None, 7, message, None, None, None, None, datetime.now(UTC), None)
+    assert error_view(row)["error_code"] == code
+    assert set(MESSAGES.values()) == {"verify: missing at the destination", "verify: different at the destination"}

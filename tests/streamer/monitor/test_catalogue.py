@@ -1,8 +1,11 @@
 """The console's words: one catalogue per language with the same keys, and every key the page
-uses (in its HTML, its scripts, and the keys it builds from a job's status or kind) in both."""
+uses (in its HTML, its scripts, and the keys it builds from a job's status or kind) in both; and
+every text the server can send as a code (streamer/texts.py, found in the server's own code) in
+both, the English one in the server's very words."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -10,8 +13,10 @@ import orjson
 import pytest
 
 from streamer.state.jobs import OPERATOR_ACTIONS, STATUSES
+from streamer.texts import ENGLISH, PLACEHOLDER
 
-STATIC = Path(__file__).resolve().parents[3] / "streamer" / "monitor" / "static"
+SERVER = Path(__file__).resolve().parents[3] / "streamer"
+STATIC = SERVER / "monitor" / "static"
 LANGS = ("pt-BR", "en")
 
 
@@ -64,3 +69,56 @@ def test_the_page_writes_no_english_outside_the_catalogue() -> None:
     untranslated = [text.strip() for text in texts if text.strip() and text.strip() not in fixed]
     marked = re.findall(r'data-i18n="[^"]+"[^>]*>([^<]*)<', body)
     assert sorted(set(untranslated) - {m.strip() for m in marked}) == []
+
+
+def codes_said_in_the_server() -> dict[str, list[str]]:
+    """Every code a `said(...)` call in streamer/ names, with where: read from the source, so a
+    text added to the server is found without anyone listing it here."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(SERVER.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "said"):
+                continue
+            first = node.args[0] if node.args else None
+            # A literal, or a choice between literals: anything else could not be checked here.
+            literals = [n.value for n in ast.walk(first) if isinstance(n, ast.Constant)] if first else []
+            where = f"{path.relative_to(SERVER.parent)}:{node.lineno}"
+            assert isinstance(first, ast.Constant | ast.IfExp) and literals and all(
+                isinstance(v, str) for v in literals), f"{where}: said() needs a literal code"
+            for code in literals:
+                found.setdefault(code, []).append(where)
+    return found
+
+
+def test_every_code_the_server_says_has_english_words_and_no_text_is_unused() -> None:
+    """Each `said("<code>")` in streamer/ names a text of streamer/texts.py, and each text there is said."""
+    said = codes_said_in_the_server()
+    assert {code: where for code, where in said.items() if code not in ENGLISH} == {}
+    assert sorted(set(ENGLISH) - set(said)) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_text_the_server_sends_is_in_the_catalogue(lang: str) -> None:
+    """`msg.<code>` for every code the server can send, with the server's placeholders, and no
+    `msg.` key for a code it no longer sends."""
+    words = catalogue(lang)
+    server = {f"msg.{code}" for code in ENGLISH}
+    assert sorted(server - set(words)) == []
+    assert sorted(k for k in words if k.startswith("msg.") and k not in server) == []
+    assert [code for code, text in ENGLISH.items()
+            if set(PLACEHOLDER.findall(words[f"msg.{code}"])) != set(PLACEHOLDER.findall(text))] == []
+
+
+def test_the_english_catalogue_says_what_the_server_says() -> None:
+    """The console in English shows a server text in the CLI's very words."""
+    en = catalogue("en")
+    assert {code: en[f"msg.{code}"] for code in ENGLISH if en.get(f"msg.{code}") != ENGLISH[code]} == {}
+
+
+def test_the_portuguese_catalogue_translates_the_server_texts() -> None:
+    """A pt-BR entry is not the English left in place, unless the text has no words to translate
+    (only placeholders, SQL and codes: `{code}: {reason}`, `ALTER TABLE ... {policy}`)."""
+    pt = catalogue("pt-BR")
+    has_words = re.compile(r"(?<![.\w])[a-z]{3,}(?![.\w])")  # a word, not a name such as public.
+    assert sorted(code for code, text in ENGLISH.items()
+                  if pt[f"msg.{code}"] == text and has_words.search(PLACEHOLDER.sub("", text))) == []

@@ -95,6 +95,22 @@ async def test_a_bad_export_form_is_refused_naming_the_field(body: dict[str, Any
     assert store.exported == []
 
 
+async def test_refusals_carry_their_code_and_parameters_beside_the_english() -> None:
+    """The page shows a refusal in the operator's language from its code and parameters; the English
+    `error` stays for the CLI and API users, and a reason without a code has none (the page shows it
+    as it is)."""
+    ops = Recorded()
+    async with client_for(FakeStore(), operations=ops.operations()) as client:
+        form = await client.post("/monitor/api/exports", json={"end": "2025-01-31"}, headers=bearer())
+        anonymous = await client.post("/monitor/api/checks/schema")
+        mapping = await client.put("/monitor/api/mapping", content=b'{"fieldMappings": {"celular": "phone"}}',
+                                   headers=bearer())
+    assert form.json() == {"error": "start: a date such as 2025-01-31 is required", "code": "form.date_required",
+                           "params": {"field": "start"}}
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "console.token_required"
+    assert mapping.status_code == 422 and "phone" in mapping.json()["error"] and "code" not in mapping.json()
+
+
 async def test_an_export_with_a_mapping_installs_it_first() -> None:
     """The optional mapping is validated and installed (as the operator's) before the job exists;
     a refused mapping starts no job and says why."""

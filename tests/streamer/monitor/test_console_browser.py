@@ -3,7 +3,7 @@ fresh source database, a scratch destination table behind the PostgREST-compatib
 Kafka (issue 15's Done-when): start an export and see it complete; change and save a mapping,
 and see an invalid one refused; validate the schema of a destination missing a column, see the
 SQL, apply it and reload the cache; open an error, retry it and see it land; verify; switch the
-language; use it 420 px wide without scrolling sideways.
+language (the server's findings and check lines too); use it 420 px wide without scrolling sideways.
 
 STREAMER_UPDATE_SCREENSHOT=1 writes the screenshots (pt-BR) to docs/screenshots/."""
 
@@ -218,8 +218,9 @@ async def test_filter_errors_and_purge_old_ones(console: tuple[ConsoleStack, Pag
 async def test_validate_schema_shows_the_sql_and_reload_cache_brings_the_column(
         console: tuple[ConsoleStack, Page]) -> None:
     """The seed's troubleshooting guide: "Validar Schema" on a destination missing a column shows
-    the SQL (with a copy button); once it is applied, "Recarregar Cache" waits until the API shows
-    the column and says so once; validating again passes."""
+    the finding in Portuguese (in English after a switch, in the CLI's words) and the SQL (with a
+    copy button); once it is applied, "Recarregar Cache" waits until the API shows the column and
+    says so once, how it asked in Portuguese too; validating again passes."""
     stack, page = console
     await stack.destination.execute(f"ALTER TABLE {stack.table} DROP COLUMN instagram")
     await stack.pair.reload_destination_schema()
@@ -229,6 +230,18 @@ async def test_validate_schema_shows_the_sql_and_reload_cache_brings_the_column(
                               "document.querySelector('#fix-sql')?.textContent", 60)
     assert "ADD COLUMN" in sql and "instagram" in sql
     assert await page.js("document.querySelector('#tool-result').dataset.ok") == "false"
+    finding = ("[...document.querySelectorAll('#tool-result .findings li')]"
+               ".find(l => l.querySelector('code').textContent === 'instagram')")
+    assert await page.js(f"{finding}.textContent") == \
+        "instagram erro: o destino não tem a coluna 'instagram': as gravações falham com PGRST204"
+    await page.fill("#lang", "en")
+    await page.wait_for("document.body.dataset.lang === 'en'")
+    assert await page.js(f"{finding}.textContent") == \
+        "instagram error: the destination has no column 'instagram': writes fail with PGRST204"
+    assert "ADD COLUMN" in await page.text("#fix-sql")  # the SQL stays as the server wrote it
+    await page.fill("#lang", "pt-BR")
+    await page.wait_for("document.body.dataset.lang === 'pt-BR'")
+    assert "o destino não tem a coluna 'instagram'" in await page.js(f"{finding}.textContent")
     await page.click("#copy-sql")
     await page.wait_for("document.querySelector('#copy-sql').textContent === 'Copiado'")
     await shot(page, "validate-schema")
@@ -239,6 +252,7 @@ async def test_validate_schema_shows_the_sql_and_reload_cache_brings_the_column(
                                   "document.querySelector('#tool-result').dataset.state !== 'running' && "
                                   "document.querySelector('#tool-result h3').textContent", 60)
     assert "Cache recarregado" in outcome
+    assert await page.text("#tool-result p.muted") == "enviado NOTIFY pgrst, 'reload schema' no banco do destino"
     assert await page.js("document.querySelector('#tool-result').dataset.ok") == "true"
     await page.click("#run-schema")
     await page.wait_for("document.querySelector('#tool-result').dataset.kind === 'schema' && "
@@ -264,6 +278,8 @@ async def test_test_connection_and_verify_with_repair(console: tuple[ConsoleStac
                         "document.querySelectorAll('#tool-result .checks li').length > 3", 60)
     statuses = await page.js("[...document.querySelectorAll('#tool-result .checks li')].map(l => l.dataset.status)")
     assert "ok" in statuses and "fail" not in statuses
+    lines = await page.js("[...document.querySelectorAll('#tool-result .checks li')].map(l => l.textContent)")
+    assert any("nenhuma linha gravada" in line for line in lines), lines  # the write check, in Portuguese
 
     await page.click("#run-verify")
     await page.wait_for("document.querySelector('#tool-result').dataset.kind === 'verify' && "
