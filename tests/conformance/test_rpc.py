@@ -158,8 +158,9 @@ async def test_get_and_non_volatile_post_run_read_only(
     sequence = f"conf_seq_{uuid.uuid4().hex[:12]}"
     await db.execute(f"CREATE SEQUENCE public.{sequence}; GRANT ALL ON SEQUENCE public.{sequence} TO service_role")
     try:
-        stable = await make_function(f"() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT nextval('public.{sequence}') $$")
-        volatile = await make_function(f"() RETURNS bigint LANGUAGE sql AS $$ SELECT nextval('public.{sequence}') $$")
+        call = f"AS $$ SELECT nextval('public.{sequence}') $$"
+        stable = await make_function(f"() RETURNS bigint LANGUAGE sql STABLE {call}")
+        volatile = await make_function(f"() RETURNS bigint LANGUAGE sql {call}")
         refused = await http.post(f"rpc/{stable}", json={}, headers=target.headers())
         assert refused.status_code == 405
         assert refused.json()["message"] == "cannot execute nextval() in a read-only transaction"
@@ -259,9 +260,9 @@ async def test_runs_as_the_jwt_role_with_the_request_settings_and_security_defin
         "x-conformance": "yes"}))
     assert response.json() == {"user": "authenticated", "role": "authenticated", "header": "yes"}
     secret = await make_table("id bigint primary key", grants=(), setup="INSERT INTO {t} VALUES (1), (2)")
-    invoker = await make_function(f"() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM public.{secret} $$")
-    definer = await make_function(
-        f"() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT count(*) FROM public.{secret} $$")
+    count = f"AS $$ SELECT count(*) FROM public.{secret} $$"
+    invoker = await make_function(f"() RETURNS bigint LANGUAGE sql STABLE {count}")
+    definer = await make_function(f"() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER {count}")
     denied = await http.post(f"rpc/{invoker}", json={}, headers=target.headers())
     assert denied.status_code == 403
     assert denied.json()["code"] == "42501"
