@@ -59,7 +59,14 @@ from devserver.responses import (
     read_status,
     single_object,
 )
-from devserver.rpc_plan import CallSpec, build_call, find_routine, invalid_rpc_method, read_only
+from devserver.rpc_plan import (
+    CallSpec,
+    allowed_methods,
+    build_call,
+    find_routine,
+    invalid_rpc_method,
+    read_only,
+)
 from devserver.schema_cache import Routine, SchemaCache, SchemaCacheHolder, Table
 
 log = structlog.get_logger(__name__)
@@ -139,7 +146,7 @@ class RestApi:
 
     async def rpc(self, request: Request) -> Response:
         """`/rpc/<function>`: GET/HEAD (arguments in the query string) and POST (a JSON object);
-        other methods are 405 PGRST101 (docs/postgrest.md §9)."""
+        OPTIONS answers `Allow`; other methods are 405 PGRST101 (docs/postgrest.md §9)."""
         try:
             return await self._rpc(request, request.path_params["function"])
         except ApiError as exc:
@@ -344,8 +351,13 @@ class RestApi:
         identity = self._identity(request)
         cache = await self.holder.current()
         method = request.method
-        if method not in ("GET", "HEAD", "POST"):
+        if method not in ("GET", "HEAD", "POST", "OPTIONS"):
             raise invalid_rpc_method(method)
+        if method == "OPTIONS":
+            routine, _, _ = self._rpc_from_query(cache, self._schema(request, "accept-profile"), name,
+                                                 request.query_params.multi_items())
+            headers = {"allow": allowed_methods(routine), "access-control-allow-origin": "*"}
+            return Response(b"", 200, headers)
         reading = method in ("GET", "HEAD")
         schema = self._schema(request, "accept-profile" if reading else "content-profile")
         pairs = request.query_params.multi_items()

@@ -136,6 +136,11 @@ class CallSpec:
     offset: int = 0
 
 
+def allowed_methods(routine: Routine) -> str:
+    """OPTIONS' `Allow`: a VOLATILE function is POST only (GET would run it read-only)."""
+    return "OPTIONS,POST" if routine.volatility == "v" else "OPTIONS,GET,HEAD,POST"
+
+
 def read_only(routine: Routine, method: str) -> bool:
     """GET and HEAD always read only; POST read-write only for VOLATILE functions (docs/postgrest.md §9)."""
     return method in ("GET", "HEAD") or routine.volatility != "v"
@@ -169,7 +174,7 @@ def _call(routine: Routine, spec: CallSpec, body: str) -> tuple[str, tuple[objec
     """The FROM items that call the function, and their parameters."""
     function = f"{ident(routine.schema)}.{ident(routine.name)}"
     if spec.whole_body:
-        return f"{function}($1::json)", (body,)
+        return f"{function}($1::{routine.params[0].sql_type})", (body,)
     params = [p for p in routine.params if p.name in spec.keys]
     if not params:
         return f"{function}()", ()

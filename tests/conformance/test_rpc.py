@@ -213,6 +213,29 @@ async def test_unknown_function_is_404_pgrst202(http: httpx.AsyncClient, target:
                                "schema cache.")
 
 
+async def test_options_allows_get_only_for_non_volatile_functions(
+    http: httpx.AsyncClient, target: Target, make_function: MakeFunction
+) -> None:
+    """OPTIONS answers `Allow`: GET and HEAD only where they could run (not VOLATILE)."""
+    immutable = await make_function(ADD)
+    volatile = await make_function("() RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$")
+    response = await http.options(f"rpc/{immutable}", params={"a": "1", "b": "2"}, headers=target.headers())
+    assert response.status_code == 200
+    assert response.headers["allow"] == "OPTIONS,GET,HEAD,POST"
+    response = await http.options(f"rpc/{volatile}", headers=target.headers())
+    assert response.headers["allow"] == "OPTIONS,POST"
+
+
+async def test_a_single_unnamed_jsonb_parameter_takes_the_whole_body(
+    http: httpx.AsyncClient, target: Target, make_function: MakeFunction
+) -> None:
+    """A function whose one parameter is an unnamed jsonb is called with the body itself."""
+    name = await make_function("(jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$ SELECT $1 -> 'x' $$")
+    response = await http.post(f"rpc/{name}", json={"x": [1, {"y": 2}], "other": True}, headers=target.headers())
+    assert response.status_code == 200
+    assert response.json() == [1, {"y": 2}]
+
+
 @pytest.mark.parametrize("method", ["DELETE", "PATCH", "PUT"])
 async def test_other_methods_are_405_pgrst101(
     http: httpx.AsyncClient, target: Target, make_function: MakeFunction, method: str
