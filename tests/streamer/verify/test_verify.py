@@ -161,7 +161,6 @@ async def test_an_empty_destination_lists_every_lead_as_missing(pair: Pair) -> N
     assert found.first_missing == [FIRST_ID, FIRST_ID + 1]
 
 
-
 @pytest.fixture
 async def without_functions(pair: Pair, services: Endpoints) -> AsyncIterator[Settings]:
     """Settings whose destination is an API without the verify functions (`tests/bare_api.py`),
