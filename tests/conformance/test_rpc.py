@@ -172,17 +172,19 @@ async def test_get_and_non_volatile_post_run_read_only(
 async def test_missing_argument_is_404_pgrst202_with_a_hint(
     http: httpx.AsyncClient, target: Target, make_function: MakeFunction
 ) -> None:
-    """A required argument left out: no overload matches, 404 PGRST202 naming what was sent."""
-    name = await make_function(ADD)
-    response = await http.post(f"rpc/{name}", json={"a": 1}, headers=target.headers())
+    """A required argument left out: no overload matches, 404 PGRST202 naming what was sent and
+    hinting the function's parameters (long names: clearly close whatever the fuzzy scoring)."""
+    name = await make_function("(first_number integer, second_number integer) RETURNS integer LANGUAGE sql "
+                               "IMMUTABLE AS $$ SELECT first_number + second_number $$")
+    response = await http.post(f"rpc/{name}", json={"first_number": 1}, headers=target.headers())
     assert response.status_code == 404
     assert response.headers["proxy-status"] == "PostgREST; error=PGRST202"
     assert response.json() == {
         "code": "PGRST202",
-        "details": f"Searched for the function public.{name} with parameter a or with a single unnamed "
+        "details": f"Searched for the function public.{name} with parameter first_number or with a single unnamed "
                    "json/jsonb parameter, but no matches were found in the schema cache.",
-        "hint": f"Perhaps you meant to call the function public.{name}(a, b)",
-        "message": f"Could not find the function public.{name}(a) in the schema cache",
+        "hint": f"Perhaps you meant to call the function public.{name}(first_number, second_number)",
+        "message": f"Could not find the function public.{name}(first_number) in the schema cache",
     }
 
 
