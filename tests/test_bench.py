@@ -37,7 +37,8 @@ MEASURED = re.compile(rf"^(?:{NUMBER}(?:/s| ms| s| MB)|{NUMBER} → {NUMBER} MB|
 RATIO = re.compile(rf"^(?:{NUMBER}×|—)$")
 
 
-def test_quick_bench_prints_every_row(services: Endpoints) -> None:
+def stack_env(services: Endpoints, **extra: str) -> dict[str, str]:
+    """This process's environment without its STREAMER_ settings, then the test stack's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
     env.update({
         "STREAMER_SOURCE__DSN": services.source_dsn,
@@ -45,9 +46,13 @@ def test_quick_bench_prints_every_row(services: Endpoints) -> None:
         "STREAMER_DESTINATION__URL": services.postgrest_url.removesuffix("/rest/v1"),
         "STREAMER_DESTINATION__SERVICE_KEY": services.service_key,
         "STREAMER_KAFKA__BOOTSTRAP_SERVERS": services.kafka_bootstrap,
-        "STACK_JWT_SECRET": services.jwt_secret,
-        "STACK_ANON_KEY": services.anon_key,
+        **extra,
     })
+    return env
+
+
+def test_quick_bench_prints_every_row(services: Endpoints) -> None:
+    env = stack_env(services, STACK_JWT_SECRET=services.jwt_secret, STACK_ANON_KEY=services.anon_key)
     proc = subprocess.run([sys.executable, "scripts/bench.py", "--quick"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=480)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -78,14 +83,7 @@ VERIFY_LINE = re.compile(rf"^verify \((?P<read>rows|rpc|functions)\): (?P<second
 def test_verify_bench_finds_what_it_plants_and_prints_time_and_memory(services: Endpoints, read: str) -> None:
     """`scripts/bench_verify.py` on 2,000 leads (the README's figure is its 1,000,000-lead run): the
     differences it plants are exactly those found, and it prints the wall time and peak RSS."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
-    env.update({
-        "STREAMER_SOURCE__DSN": services.source_dsn,
-        "STREAMER_DESTINATION__DSN": services.destination_dsn,
-        "STREAMER_DESTINATION__URL": services.postgrest_url.removesuffix("/rest/v1"),
-        "STREAMER_DESTINATION__SERVICE_KEY": services.service_key,
-        "STREAMER_KAFKA__BOOTSTRAP_SERVERS": services.kafka_bootstrap,
-    })
+    env = stack_env(services)
     proc = subprocess.run([sys.executable, "scripts/bench_verify.py", "--leads", "2000", "--read", read], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

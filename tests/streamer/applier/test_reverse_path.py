@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import orjson
 import pytest
+from aiokafka import TopicPartition
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -111,6 +112,15 @@ async def post(client: httpx.AsyncClient, *leads: dict[str, Any], type: str = "U
                                                          "type": type}), headers=auth())
 
 
+async def letters_in(settings: Settings, topic: str) -> int:
+    """How many records `topic` holds (the sum of its partitions' end offsets)."""
+    async with Consumer(settings.kafka, group_id=f"count.{topic}") as consumer:
+        partitions = await consumer.partitions_for_topic(topic)
+        assert partitions is not None
+        ends = await consumer.raw.end_offsets([TopicPartition(topic, p) for p in partitions])
+    return sum(ends.values())
+
+
 async def dead_letters(settings: Settings, topic: str, n: int) -> list[Any]:
     """The first `n` records of `<topic>.dlq` (the test's timeout bounds the wait)."""
     async with Consumer(settings.kafka, f"{topic}.dlq", group_id=f"dlq.{topic}") as consumer:
@@ -195,14 +205,17 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
     settings: Settings, topic: str, lead_ids: list[int], source_db: asyncpg.Connection,
 ) -> None:
     """An undecodable record and a lead the database refuses (integer out of range) go to
-    `<topic>.dlq` with their reason; the good lead of the same batch is written."""
+    `<topic>.dlq` with their reason; the good lead of the same batch is written. A tombstone (what
+    the debezium format writes after a delete) before the good lead, in its partition, is skipped:
+    neither applied nor dead-lettered."""
     good, refused, _ = lead_ids
     events = [to_record(accept({"lead": lead(good, name="good"), "type": "INSERT"}, Rules()).events[0]),
               to_record(ChangeEvent(op="c", after={"id": refused, "updated_at": T1, "tentativas_contato": 2**40},
                                     source=SourceInfo(connector="webhook", db="gestao_scouter", schema_="public",
                                                       table="leads", ts_ms=1, sync_source="gestao_scouter")))]
+    tombstone = (events[0][0], None, [])  # the good lead's key: its partition, before it
     async with Producer(settings.kafka) as producer:
-        await producer.send_batch(topic, [(b"0", b"not json", []), *events])
+        await producer.send_batch(topic, [(b"0", b"not json", []), tombstone, *events])
     metrics = Metrics()
     async with running(ReverseApplier(settings, metrics)):
         applied = await eventually(lambda: row(source_db, good))
@@ -210,6 +223,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
     assert applied["name"] == "good" and await row(source_db, refused) is None
     reasons = sorted(dict(r.headers)["error"] for r in letters)
     assert reasons == [b"refused", b"undecodable"]
+    assert await letters_in(settings, f"{topic}.dlq") == 2  # the applier has stopped: none for the tombstone
     assert metrics.registry.get_sample_value("streamer_applier_leads_rejected_total", {"reason": "refused"}) == 1
 
 
