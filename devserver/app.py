@@ -2,9 +2,9 @@
 
     app = create_app(ServerConfig(db_uri=..., jwt_secret=...))   # then serve with uvicorn
 
-Routes: `/rest/v1/` (Supabase) and the bare root (plain PostgREST) for the API, `/_admin/*` for
-test knobs. The middleware order is request log (outermost, sees faulted requests too), then
-faults, then the router.
+Routes: `/rest/v1/` (Supabase) and the bare root (plain PostgREST) for the API (tables and
+`/rpc/<function>`), `/_admin/*` for test knobs. The middleware order is request log (outermost,
+sees faulted requests too), then faults, then the router.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def _lifespan(
             stack.push_async_callback(holder.aclose)
             await stack.enter_async_context(SchemaListener(dsn, holder))
             tables = len(holder.snapshot.tables) if holder.snapshot else 0
-            log.info("devserver_ready", tables=tables)
+            functions = len(holder.snapshot.routines) if holder.snapshot else 0
+            log.info("devserver_ready", tables=tables, functions=functions)
             yield
 
     return lifespan
@@ -104,9 +105,11 @@ def create_app(config: ServerConfig) -> Starlette:
         *admin.routes(),
         Route(PREFIX + "/", api.root, methods=["GET", "HEAD"]),
         Route(PREFIX, api.root, methods=["GET", "HEAD"]),
+        Route(PREFIX + "/rpc/{function}", api.rpc, methods=API_METHODS),
         Route(PREFIX + "/{table}", api.table, methods=API_METHODS),
         Route(PREFIX + "/{rest:path}", _invalid_path, methods=API_METHODS),
         Route("/", api.root, methods=["GET", "HEAD"]),
+        Route("/rpc/{function}", api.rpc, methods=API_METHODS),
         Route("/{table}", api.table, methods=API_METHODS),
         Route("/{rest:path}", _invalid_path, methods=API_METHODS),
     ]

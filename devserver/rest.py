@@ -22,14 +22,15 @@ from devserver.db import Database, TxSettings
 from devserver.errors import (
     JSON_UTF8,
     ApiError,
+    invalid_body,
     invalid_preferences,
     invalid_schema,
     unknown_column,
     unknown_table,
     where_clause_required,
 )
-from devserver.openapi import PRIVILEGES_SQL, build_openapi
-from devserver.params import QueryParams, parse_query
+from devserver.openapi import EXECUTABLE_SQL, PRIVILEGES_SQL, build_openapi
+from devserver.params import RESERVED, QueryParams, SelectItem, parse_query
 from devserver.payload import check_content_type, parse_payload
 from devserver.prefer import (
     Action,
@@ -58,7 +59,15 @@ from devserver.responses import (
     read_status,
     single_object,
 )
-from devserver.schema_cache import SchemaCache, SchemaCacheHolder, Table
+from devserver.rpc_plan import (
+    CallSpec,
+    allowed_methods,
+    build_call,
+    find_routine,
+    invalid_rpc_method,
+    read_only,
+)
+from devserver.schema_cache import Routine, SchemaCache, SchemaCacheHolder, Table
 
 log = structlog.get_logger(__name__)
 
@@ -105,10 +114,12 @@ class RestApi:
             schema = self._schema(request, "accept-profile")
             if identity.key_role == self.config.db_anon_role:
                 raise SCHEMA_FORBIDDEN
-            rows = await self._run(request, identity, schema, [(PRIVILEGES_SQL, [schema])], read_only=True)
+            statements = [(PRIVILEGES_SQL, [schema]), (EXECUTABLE_SQL, [schema])]
+            rows = await self._run(request, identity, schema, statements, read_only=True)
             visible = {r["name"] for r in rows[0]}
+            callable_ = {r["name"] for r in rows[1]}
             base = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
-            doc = build_openapi(cache, schema, visible, host=request.url.netloc, base_path=base)
+            doc = build_openapi(cache, schema, visible, host=request.url.netloc, base_path=base, executable=callable_)
         except ApiError as exc:
             return error_response(exc)
         return Response(orjson.dumps(doc), 200, media_type="application/openapi+json; charset=utf-8")
@@ -127,6 +138,17 @@ class RestApi:
             if handler is None:
                 raise ApiError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
             return await handler(request, request.path_params["table"])
+        except ApiError as exc:
+            return error_response(exc)
+        except Exception as exc:  # a bug here must still answer in PostgREST's envelope
+            log.exception("unexpected_error", path=request.url.path)
+            return error_response(ApiError(500, "PGRSTX00", "Internal server error", str(exc)))
+
+    async def rpc(self, request: Request) -> Response:
+        """`/rpc/<function>`: GET/HEAD (arguments in the query string) and POST (a JSON object);
+        OPTIONS answers `Allow`; other methods are 405 PGRST101 (docs/postgrest.md §9)."""
+        try:
+            return await self._rpc(request, request.path_params["function"])
         except ApiError as exc:
             return error_response(exc)
         except Exception as exc:  # a bug here must still answer in PostgREST's envelope
@@ -323,6 +345,80 @@ class RestApi:
             request, ctx.identity, ctx.schema, [(stmt.sql, stmt.args)], read_only=read_only, checks=checks
         )
         return results[0]
+
+
+    async def _rpc(self, request: Request, name: str) -> Response:
+        identity = self._identity(request)
+        cache = await self.holder.current()
+        method = request.method
+        if method not in ("GET", "HEAD", "POST", "OPTIONS"):
+            raise invalid_rpc_method(method)
+        if method == "OPTIONS":
+            routine, _, _ = self._rpc_from_query(cache, self._schema(request, "accept-profile"), name,
+                                                 request.query_params.multi_items())
+            headers = {"allow": allowed_methods(routine), "access-control-allow-origin": "*"}
+            return Response(b"", 200, headers)
+        reading = method in ("GET", "HEAD")
+        schema = self._schema(request, "accept-profile" if reading else "content-profile")
+        pairs = request.query_params.multi_items()
+        if reading:
+            params = parse_query([(k, v) for k, v in pairs if k in RESERVED])
+            routine, spec, body = self._rpc_from_query(cache, schema, name, pairs)
+        else:
+            params = parse_query(pairs)
+            check_content_type(request.headers.get("content-type"))
+            routine, spec, body = _rpc_from_body(cache, schema, name, await request.body())
+        if params.filters or params.order or params.select != (SelectItem("*"),):
+            raise ApiError(400, "PGRST127", "Feature not implemented",
+                           "select, filters and order on /rpc/ results (the development server takes limit and offset)")
+        prefs = parse_prefer(request.headers.getlist("prefer"))
+        self._check_strict(prefs)
+        spec = CallSpec(spec.keys, spec.whole_body, params.limit, params.offset)
+        stmt = build_call(routine, spec, body, max_rows=self.config.db_max_rows)
+        rows = await self._run(request, identity, schema, [(stmt.sql, stmt.args)],
+                               read_only=read_only(routine, method))
+        row = rows[0][0]
+        request.state.pgrst_rows = row["page_total"]
+        if routine.returns_void:
+            return Response(b"", 204)
+        rows_out = int(row["page_total"])
+        headers = {"content-range": content_range(params.offset, rows_out, None) if routine.returns_set else "0-0/*"}
+        ctx = Context(identity, cache, schema, params, prefs, singular=False)
+        return self._respond(ctx, 200, headers, row["body"])
+
+    @staticmethod
+    def _rpc_from_query(
+        cache: SchemaCache, schema: str, name: str, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[Routine, CallSpec, str]:
+        """GET: every query parameter but the reserved ones is an argument (a variadic one may repeat)."""
+        values: dict[str, list[str]] = {}
+        for key, value in pairs:
+            if key not in RESERVED:
+                values.setdefault(key, []).append(value)
+        routine = find_routine(cache, schema, name, tuple(values), json_post=False)
+        variadic = {p.name for p in routine.params if p.variadic}
+        args = {k: (v if k in variadic else v[0]) for k, v in values.items()}
+        return routine, CallSpec(tuple(args)), orjson.dumps(args).decode()
+
+
+def _rpc_from_body(cache: SchemaCache, schema: str, name: str, raw: bytes) -> tuple[Routine, CallSpec, str]:
+    """POST: a JSON object's keys are the arguments (an empty body is `{}`); a function whose one
+    parameter is an unnamed json/jsonb takes the whole body."""
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise invalid_body("Empty or invalid json") from None
+    text = raw.decode("utf-8")
+    if isinstance(data, dict):
+        routine = find_routine(cache, schema, name, tuple(data), json_post=True)
+        return routine, CallSpec(tuple(data), whole_body=routine.single_unnamed_json), text
+    json_ones = [r for r in cache.overloads(schema, name) if r.single_unnamed_json]
+    if len(json_ones) == 1:
+        return json_ones[0], CallSpec((), whole_body=True), text
+    raise ApiError(400, "PGRST127", "Feature not implemented",
+                   "the development server takes the arguments of /rpc/ calls as one JSON object")
 
 
 def _check_columns(table: Table, columns: Sequence[str]) -> None:

@@ -1,4 +1,4 @@
-"""The schema cache: tables, columns, keys, loaded by the authenticator (docs/postgrest.md §4).
+"""The schema cache: tables, columns, keys and functions, loaded by the authenticator (docs/postgrest.md §4).
 
 The snapshot is immutable; `SchemaCacheHolder` swaps in a new one when the listener asks for a
 reload, so requests between a DDL commit and the reload see the stale cache, like PostgREST.
@@ -58,11 +58,63 @@ class Table:
 
 
 @dataclass(frozen=True)
+class RoutineParam:
+    """One input argument of a function. `sql_type` is what the arguments' json_to_record column
+    list uses: `character` and `bit` widened to their varying forms (a JSON string is not cut to
+    one character), as PostgREST does."""
+
+    name: str
+    data_type: str
+    required: bool  # no DEFAULT
+    variadic: bool = False
+
+    @property
+    def sql_type(self) -> str:
+        for fixed, varying in (("character", "character varying"), ("bit", "bit varying")):
+            if self.data_type in (fixed, fixed + "[]"):
+                return varying + self.data_type[len(fixed):]
+        return self.data_type
+
+
+@dataclass(frozen=True)
+class Routine:
+    """A function callable as `/rpc/<name>` (docs/postgrest.md §9): only functions (no procedures,
+    aggregates or trigger functions) whose input arguments all have names, or whose one unnamed
+    argument is json/jsonb (the whole body is that argument)."""
+
+    schema: str
+    name: str
+    params: tuple[RoutineParam, ...]
+    return_type: str  # format_type of prorettype: `void`, `integer`, `record`, a table's name
+    returns_set: bool
+    returns_composite: bool  # a row type, or OUT/INOUT/TABLE columns
+    volatility: str  # pg_proc.provolatile: i, s, v
+    description: str | None = None
+
+    @property
+    def returns_void(self) -> bool:
+        return self.return_type == "void" and not self.returns_set
+
+    @property
+    def single_unnamed_json(self) -> bool:
+        return len(self.params) == 1 and self.params[0].name == "" and self.params[0].data_type in ("json", "jsonb")
+
+
+@dataclass(frozen=True)
 class SchemaCache:
     tables: Mapping[tuple[str, str], Table] = field(default_factory=dict)
+    routines: Mapping[tuple[str, str], tuple[Routine, ...]] = field(default_factory=dict)
 
     def table(self, schema: str, name: str) -> Table | None:
         return self.tables.get((schema, name))
+
+    def overloads(self, schema: str, name: str) -> tuple[Routine, ...]:
+        """Every function of that name in `schema` (overloads), possibly none."""
+        return self.routines.get((schema, name), ())
+
+    def routines_in(self, schema: str) -> list[Routine]:
+        """One routine per name (the first overload), sorted by name."""
+        return [r[0] for (s, _), r in sorted(self.routines.items()) if s == schema and r]
 
     def in_schema(self, schema: str) -> list[Table]:
         return [t for (s, _), t in sorted(self.tables.items()) if s == schema]
@@ -121,15 +173,80 @@ GROUP BY n.nspname, c.relname, k.oid, k.contype
 """
 
 
+# The functions of the exposed schemas, as PostgREST's schema cache lists them (docs/postgrest.md §9):
+# prokind 'f' (no procedures, aggregates, window functions), not returning `trigger`; the input
+# arguments (modes i, b, v; OUT and TABLE columns are results) with their names, types and
+# whether they have a default (the last `pronargdefaults` inputs do); callable only when every
+# input is named, or the one input is an unnamed json/jsonb.
+ROUTINES_SQL = """
+SELECT n.nspname AS schema, p.proname AS name,
+       obj_description(p.oid, 'pg_proc') AS description,
+       format_type(p.prorettype, NULL) AS return_type,
+       p.proretset AS returns_set,
+       (rt.typtype = 'c' OR coalesce(p.proargmodes::text[] && '{t,b,o}', false)) AS returns_composite,
+       p.provolatile::text AS volatility,
+       coalesce(a.names, '{}') AS arg_names,
+       coalesce(a.types, '{}') AS arg_types,
+       coalesce(a.variadic, '{}') AS arg_variadic,
+       p.pronargs - p.pronargdefaults AS required_args
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_type rt ON rt.oid = p.prorettype
+LEFT JOIN LATERAL (
+  SELECT array_agg(coalesce(x.name, '') ORDER BY x.idx) AS names,
+         array_agg(format_type(x.type, NULL) ORDER BY x.idx) AS types,
+         array_agg(coalesce(x.mode = 'v', false) ORDER BY x.idx) AS variadic
+  FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), p.proargnames, p.proargmodes)
+         WITH ORDINALITY AS x(type, name, mode, idx)
+  WHERE coalesce(x.mode, 'i') IN ('i', 'b', 'v')
+) a ON true
+WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype
+ORDER BY n.nspname, p.proname, p.oid
+"""
+
+
 async def load_schema_cache(conn: Fetcher, schemas: Sequence[str]) -> SchemaCache:
     """Read the catalog for `schemas` (as the authenticator, whatever the request roles may see)."""
     column_rows = await conn.fetch(COLUMNS_SQL, list(schemas))
     key_rows = await conn.fetch(KEYS_SQL, list(schemas))
-    return build_schema_cache(column_rows, key_rows)
+    routine_rows = await conn.fetch(ROUTINES_SQL, list(schemas))
+    return build_schema_cache(column_rows, key_rows, routine_rows)
 
 
-def build_schema_cache(column_rows: Sequence[Mapping[str, Any]], key_rows: Sequence[Mapping[str, Any]]) -> SchemaCache:
+def build_routine(row: Mapping[str, Any]) -> Routine | None:
+    """A `Routine` from a ROUTINES_SQL row; None when it cannot be called over HTTP."""
+    names, types, variadic = list(row["arg_names"]), list(row["arg_types"]), list(row["arg_variadic"])
+    required = int(row["required_args"])
+    params = tuple(
+        RoutineParam(name, data_type, index < required, bool(var))
+        for index, (name, data_type, var) in enumerate(zip(names, types, variadic, strict=True))
+    )
+    routine = Routine(
+        schema=row["schema"],
+        name=row["name"],
+        params=params,
+        return_type=row["return_type"],
+        returns_set=row["returns_set"],
+        returns_composite=row["returns_composite"],
+        volatility=row["volatility"],
+        description=row["description"],
+    )
+    if any(p.name == "" for p in params) and not routine.single_unnamed_json:
+        return None
+    return routine
+
+
+def build_schema_cache(
+    column_rows: Sequence[Mapping[str, Any]],
+    key_rows: Sequence[Mapping[str, Any]],
+    routine_rows: Sequence[Mapping[str, Any]] = (),
+) -> SchemaCache:
     """Assemble a snapshot from catalog rows (pure: tests feed it literal rows)."""
+    routines: dict[tuple[str, str], list[Routine]] = {}
+    for row in routine_rows:
+        routine = build_routine(row)
+        if routine is not None:
+            routines.setdefault((routine.schema, routine.name), []).append(routine)
     columns: dict[tuple[str, str], dict[str, Column]] = {}
     meta: dict[tuple[str, str], tuple[str, str | None]] = {}
     for row in column_rows:
@@ -166,7 +283,7 @@ def build_schema_cache(column_rows: Sequence[Mapping[str, Any]], key_rows: Seque
         )
         for key, cols in columns.items()
     }
-    return SchemaCache(tables)
+    return SchemaCache(tables, {key: tuple(found) for key, found in routines.items()})
 
 
 class SchemaCacheHolder:

@@ -3,14 +3,15 @@
 
     source <(python -m devstack env)  # or the STREAMER_* variables of any stack
     .venv/bin/python scripts/bench_verify.py --read functions   # the destination's SQL functions (what /rpc/ runs)
+    .venv/bin/python scripts/bench_verify.py --read rpc         # those functions through the API's /rpc/
     .venv/bin/python scripts/bench_verify.py --read rows        # the destination's rows through its API
 
 Builds a scratch copy of `leads` in both databases (INSERT … SELECT generate_series), plants a
 few differences at the destination (deleted, changed, extra), compares, checks the differences
 found are exactly those planted, and drops the copies. `functions` reads the destination through
-the SQL functions PostgREST's /rpc/ calls, over its database URL (the development server has no
-/rpc/); `rows` reads it through the API in pages of 1000 rows, as `verify` does against the
-development server.
+the SQL functions PostgREST's /rpc/ calls, over its database URL; `rpc` calls them through the
+API's /rpc/ (`destination_read=rpc`, what `verify` does by default); `rows` reads the table
+through the API in pages of 1000 rows (`destination_read=rows`).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def main(leads: int, read: str) -> int:
         bench = settings.model_copy(update={
             "source": settings.source.model_copy(update={"table": table}),
             "destination": settings.destination.model_copy(update={"table": table}),
-            "verify": VerifySettings(destination_read="rows")})
+            "verify": VerifySettings(destination_read="rpc" if read == "rpc" else "rows")})
         started = time.monotonic()
         if read == "functions":
             found = await compare(SqlSide(source, f'"public"."{table}"'), SqlSide(destination, table),
@@ -124,7 +125,7 @@ async def wait_for_table(rest_url: str, key: str, table: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=1_000_000)
-    parser.add_argument("--read", choices=("functions", "rows"), default="functions")
+    parser.add_argument("--read", choices=("functions", "rpc", "rows"), default="functions")
     args = parser.parse_args()
     if args.leads < MIN_LEADS:
         parser.error(f"--leads must be at least {MIN_LEADS} (got {args.leads})")

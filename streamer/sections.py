@@ -235,7 +235,7 @@ class VerifySettings(Section):
     """`streamer verify` (source and destination compared by id ranges) and its schedule, which the
     `verify` component runs (README, Verify & repair)."""
 
-    # auto: the RPC functions, else (an API without /rpc/, the development server) plain reads.
+    # auto: the RPC functions, else (an API without /rpc/ or without the functions) plain reads.
     destination_read: Literal["auto", "rpc", "rows"] = "auto"
     columns: tuple[str, ...] = ()  # hashed besides id and updated_at (needs the RPC functions)
     fanout: int = Field(default=16, ge=2, le=256)

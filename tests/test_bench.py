@@ -74,12 +74,12 @@ def test_quick_bench_prints_every_row(services: Endpoints) -> None:
     assert "load average at start" in proc.stdout
 
 
-VERIFY_LINE = re.compile(rf"^verify \((?P<read>rows|functions)\): (?P<seconds>{NUMBER}) s wall, "
+VERIFY_LINE = re.compile(rf"^verify \((?P<read>rows|rpc|functions)\): (?P<seconds>{NUMBER}) s wall, "
                          rf"peak RSS (?P<rss>{NUMBER}) MB; "
                          r"3 missing, 3 extra, 3 different \(exactly the planted ones\)", re.MULTILINE)
 
 
-@pytest.mark.parametrize("read", ["rows", "functions"])
+@pytest.mark.parametrize("read", ["rows", "rpc", "functions"])
 def test_verify_bench_finds_what_it_plants_and_prints_time_and_memory(services: Endpoints, read: str) -> None:
     """`scripts/bench_verify.py` on 2,000 leads (the README's figure is its 1,000,000-lead run): the
     differences it plants are exactly those found, and it prints the wall time and peak RSS."""

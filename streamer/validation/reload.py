@@ -4,9 +4,9 @@ wait until its OpenAPI document shows the columns the sync writes (the seed wait
 Two ways to ask (docs/postgrest.md §4):
 - with `destination.dsn`: `NOTIFY pgrst, 'reload schema'` on the destination database;
 - without: `POST /rpc/streamer_reload_schema_cache`, a SECURITY DEFINER function that sends the
-  same NOTIFY (`schemas/sql/destination/020_reload_rpc.sql`, EXECUTE for service_role only).
-  The development server has no `/rpc` (it answers PGRST125), so only the DSN way is tested
-  against it; the RPC way is what a Supabase project without a DSN uses.
+  same NOTIFY (`schemas/sql/destination/020_reload_rpc.sql`, EXECUTE for service_role only):
+  what a Supabase project without a DSN uses. The development server answers that call as
+  PostgREST does (docs/postgrest.md §9), so both ways are tested against it.
 """
 
 from __future__ import annotations

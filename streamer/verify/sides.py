@@ -2,10 +2,11 @@
 
 - `SqlSide`: a PostgreSQL connection calling the installed functions (the source, always).
 - `RpcSide`: the destination through PostgREST's `/rpc/` calling the same functions, installed
-  there by `streamer db migrate --target destination` (a real PostgREST, Supabase).
+  there by `streamer db migrate --target destination` (a real PostgREST, Supabase, or the
+  development server, which answers `/rpc/` alike: docs/postgrest.md §9).
 - `RowsSide`: the destination through plain reads of the table (`select=id,updated_at`, pages of
   `page_size` rows by id), hashed here as the SQL does (`merkle.row_hash`). For an API without
-  `/rpc/` (the development server) or without the functions; no `--columns` there.
+  `/rpc/` or without the functions (not migrated, or not yet in its schema cache); no `--columns` there.
 """
 
 from __future__ import annotations

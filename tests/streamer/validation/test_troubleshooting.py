@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from devstack.stack import Endpoints
 from schemas.mapping import FieldMapping
 from streamer.destination.drift import destination_drift, read_source_columns
 from streamer.webhook.trigger_sql import tagging_sql
+from tests.bare_api import bare_api
 
 pytestmark = pytest.mark.integration
 
@@ -189,14 +191,37 @@ async def test_working_config_writes_nothing(services: Endpoints, copies: Copies
     assert await copies.destination.fetchval(f"SELECT count(*) FROM public.{copies.table}") == 0
 
 
-async def test_reload_without_dsn_says_the_dev_server_has_no_rpc(
+async def test_reload_without_dsn_goes_through_the_rpc(services: Endpoints, copies: Copies, tmp_path: Path) -> None:
+    """Without a DSN, `schema reload-cache` calls POST /rpc/streamer_reload_schema_cache (answered
+    204 by the development server, as by PostgREST); the NOTIFY it sends reloads the API, which
+    then shows a column the destination gained since the last reload."""
+    headers = {"apikey": services.service_key, "Authorization": f"Bearer {services.service_key}"}
+    async with httpx.AsyncClient(base_url=services.destination_url, headers=headers, timeout=10) as admin:
+        paths = (await admin.get("/rest/v1/")).json()["paths"]
+        assert "/rpc/streamer_reload_schema_cache" in paths  # migrated, cached, EXECUTE for service_role
+        for conn in (copies.source, copies.destination):
+            await conn.execute(f"ALTER TABLE public.{copies.table} ADD COLUMN apelido text")
+        started = time.time()
+        proc = await run(services, copies.table, tmp_path, "schema", "reload-cache", STREAMER_DESTINATION__DSN="")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "called /rpc/streamer_reload_schema_cache" in proc.stdout
+        assert "every expected column shown" in proc.stdout
+        log = (await admin.get("/_admin/requests")).json()["requests"]
+    calls = [r for r in log if r["at"] >= started and r["path"].endswith("/rpc/streamer_reload_schema_cache")]
+    assert [(r["method"], r["status"]) for r in calls] == [("POST", 204)]
+
+
+async def test_reload_without_dsn_on_an_api_without_the_function_names_both_fixes(
     services: Endpoints, copies: Copies, tmp_path: Path,
 ) -> None:
-    """Without a DSN the RPC is used; the dev server has none, and the message gives both fixes."""
-    proc = await run(services, copies.table, tmp_path, "schema", "reload-cache", STREAMER_DESTINATION__DSN="")
+    """An API whose database lacks the reload function (`tests/bare_api.py`): 404 PGRST202, and
+    the message gives both fixes (install the function, or set the DSN)."""
+    async with bare_api(services) as api:
+        proc = await run(services, copies.table, tmp_path, "schema", "reload-cache", STREAMER_DESTINATION__DSN="",
+                         STREAMER_DESTINATION__URL=api.url)
     assert proc.returncode == 1
-    assert "/rpc/streamer_reload_schema_cache" in proc.stderr and "020_reload_rpc.sql" in proc.stderr
-    assert "STREAMER_DESTINATION__DSN" in proc.stderr
+    assert "/rpc/streamer_reload_schema_cache" in proc.stderr and "PGRST202" in proc.stderr
+    assert "020_reload_rpc.sql" in proc.stderr and "STREAMER_DESTINATION__DSN" in proc.stderr
 
 
 async def test_doctor_names_the_schema_key_and_grant_cases_with_their_fixes(

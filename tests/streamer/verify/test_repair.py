@@ -111,10 +111,12 @@ def test_cli_exits_1_and_names_the_ids_when_tables_differ(planted: Pair) -> None
     assert str(FIRST_ID + 7) in result.output
 
 
-def test_cli_usage_errors_exit_2(cli_env: Pair) -> None:
-    """--delete-extra without --repair, columns through an API without the functions, and id as a column exit 2."""
-    for args in (["verify", "--delete-extra"], ["verify", "--columns", "name"], ["verify", "--columns", "id"],
-                 ["verify", "--run-here"]):
+def test_cli_usage_errors_exit_2(cli_env: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--delete-extra without --repair, columns with the rows reading (which cannot hash them), id
+    as a column, and --run-here without --repair exit 2."""
+    for args, reading in ((["verify", "--delete-extra"], "auto"), (["verify", "--columns", "name"], "rows"),
+                          (["verify", "--columns", "id"], "auto"), (["verify", "--run-here"], "auto")):
+        monkeypatch.setenv("STREAMER_VERIFY__DESTINATION_READ", reading)
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "error:" in result.output or "config:" in result.output
