@@ -14,6 +14,7 @@ import httpx
 
 from connectors.kafka.client import Admin
 from connectors.kafka.settings import replication_problem
+from connectors.postgres.connections import close
 from connectors.postgrest.client import PostgrestClient
 from connectors.postgrest.keys import role_of
 from streamer.config import Settings
@@ -35,7 +36,7 @@ async def check_source(settings: Settings) -> str:
         table = await conn.fetchval("SELECT to_regclass($1)::text",
                                     f"{settings.source.schema_name}.{settings.source.table}")
     finally:
-        await conn.close()
+        await close(conn)
     problems = []
     if wal_level != "logical" and settings.source.capture_mode == "replication":
         problems.append(f"wal_level is {wal_level}, replication capture needs logical")

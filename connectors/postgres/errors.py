@@ -137,6 +137,11 @@ def translate_errors(action: str) -> Iterator[None]:
         raise from_sqlstate(sqlstate, f"{action}: {exc} (SQLSTATE {sqlstate})") from exc
     except (TimeoutError, OSError) as exc:
         raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc
+    except asyncpg.InternalClientError as exc:
+        # asyncpg's protocol out of step with the server: seen when the server ends a session in
+        # the middle of an operation ("cannot switch to state 12; another operation (2) is in
+        # progress"). The connection cannot be used again; a new one can.
+        raise ConnectionLost(f"{action}: {type(exc).__name__}: {exc}") from exc
     except asyncpg.InterfaceError as exc:
         # asyncpg says "connection is closed" through InterfaceError; its other InterfaceErrors
         # (e.g. "another operation is in progress") are programming errors, not retriable.

@@ -13,6 +13,7 @@ from typing import Literal
 
 import asyncpg
 
+from connectors.postgres.connections import close
 from connectors.postgres.errors import ConnectionLost, PostgresError, from_sqlstate
 from schemas.sql_files import SqlFile
 
@@ -82,7 +83,7 @@ async def apply_to(dsn: str, files: Sequence[SqlFile], *, connect_timeout: float
         try:
             return await apply_files(conn, files)
         finally:
-            await conn.close()
+            await close(conn)
     except asyncpg.PostgresError as exc:  # connecting (apply_files raises MigrationFailed for its own)
         raise from_sqlstate(getattr(exc, "sqlstate", None), f"{type(exc).__name__}: {exc}") from exc
     except OSError as exc:  # refused, unreachable, reset, timed out (TimeoutError is an OSError)

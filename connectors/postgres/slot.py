@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from connectors.postgres.connections import close
 from connectors.postgres.errors import (
     PermissionDenied,
     PostgresError,
@@ -113,7 +114,7 @@ async def connect(dsn: str, *, connect_timeout: float = 10.0, setting: str = DSN
     try:
         yield conn
     finally:
-        await conn.close()
+        await close(conn)
 
 
 async def configure_session(conn: asyncpg.Connection) -> None:

@@ -4,13 +4,15 @@ and the capture's session settings, on the real server."""
 
 from __future__ import annotations
 
+import asyncio
 import traceback
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from connectors.postgres.errors import SetupError
+from connectors.postgres.errors import ConnectionLost, SetupError, translate_errors
 from connectors.postgres.slot import CAPTURE_SESSION, connect
 from devstack.stack import Endpoints
 
@@ -67,3 +69,40 @@ async def test_the_capture_session_outlives_a_role_level_statement_timeout(servi
     finally:
         await admin.execute(f"DROP ROLE {role}")
         await admin.close()
+
+
+@pytest.mark.integration
+async def test_a_failing_close_never_replaces_the_error_that_ended_the_session(
+    services: Endpoints, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server ends the session in the middle of a query: the block leaves with the retriable
+    ConnectionLost, even when closing the dead connection raises too (asyncpg can raise
+    InternalClientError there, its protocol out of step; seen in a fault run, where it stopped the
+    capture for good), and the connection is aborted."""
+    admin = await asyncpg.connect(services.source_dsn)
+    try:
+        with pytest.raises(ConnectionLost) as caught:
+            async with connect(services.source_dsn) as conn:
+                pid = await conn.fetchval("SELECT pg_backend_pid()")
+                polite = asyncpg.Connection.close
+
+                async def close_out_of_step(self: asyncpg.Connection, **options: Any) -> None:
+                    if self is conn:
+                        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in "
+                                                          "progress")
+                    await polite(self, **options)
+
+                monkeypatch.setattr(asyncpg.Connection, "close", close_out_of_step)
+                with translate_errors("sleeping"):
+                    await asyncio.gather(conn.execute("SELECT pg_sleep(30)"),
+                                         admin.execute("SELECT pg_terminate_backend($1)", pid))
+    finally:
+        await admin.close()
+    assert caught.value.retriable
+    assert conn.is_closed()
+
+
+def test_asyncpg_out_of_step_is_a_lost_connection() -> None:
+    """asyncpg's InternalClientError (a session ended mid-operation) is retriable on a new connection."""
+    with pytest.raises(ConnectionLost, match="reading: InternalClientError"), translate_errors("reading"):
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
