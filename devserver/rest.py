@@ -7,7 +7,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,26 +134,14 @@ class RestApi:
             "DELETE": self._delete,
         }
         handler = handlers.get(request.method)
-        try:
-            if handler is None:
-                raise ApiError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
-            return await handler(request, request.path_params["table"])
-        except ApiError as exc:
-            return error_response(exc)
-        except Exception as exc:  # a bug here must still answer in PostgREST's envelope
-            log.exception("unexpected_error", path=request.url.path)
-            return error_response(ApiError(500, "PGRSTX00", "Internal server error", str(exc)))
+        if handler is None:
+            return error_response(ApiError(405, "PGRST117", f"Unsupported HTTP method: {request.method}"))
+        return await _answered(request, handler(request, request.path_params["table"]))
 
     async def rpc(self, request: Request) -> Response:
         """`/rpc/<function>`: GET/HEAD (arguments in the query string) and POST (a JSON object);
         OPTIONS answers `Allow`; other methods are 405 PGRST101 (docs/postgrest.md §9)."""
-        try:
-            return await self._rpc(request, request.path_params["function"])
-        except ApiError as exc:
-            return error_response(exc)
-        except Exception as exc:  # a bug here must still answer in PostgREST's envelope
-            log.exception("unexpected_error", path=request.url.path)
-            return error_response(ApiError(500, "PGRSTX00", "Internal server error", str(exc)))
+        return await _answered(request, self._rpc(request, request.path_params["function"]))
 
     # --- common steps --------------------------------------------------------------------
 
@@ -346,7 +334,6 @@ class RestApi:
         )
         return results[0]
 
-
     async def _rpc(self, request: Request, name: str) -> Response:
         identity = self._identity(request)
         cache = await self.holder.current()
@@ -399,6 +386,17 @@ class RestApi:
         variadic = {p.name for p in routine.params if p.variadic}
         args = {k: (v if k in variadic else v[0]) for k, v in values.items()}
         return routine, CallSpec(tuple(args)), orjson.dumps(args).decode()
+
+
+async def _answered(request: Request, work: Awaitable[Response]) -> Response:
+    """`work`'s response; every ApiError, and any bug, as PostgREST's error envelope."""
+    try:
+        return await work
+    except ApiError as exc:
+        return error_response(exc)
+    except Exception as exc:  # a bug here must still answer in PostgREST's envelope
+        log.exception("unexpected_error", path=request.url.path)
+        return error_response(ApiError(500, "PGRSTX00", "Internal server error", str(exc)))
 
 
 def _rpc_from_body(cache: SchemaCache, schema: str, name: str, raw: bytes) -> tuple[Routine, CallSpec, str]:

@@ -94,7 +94,12 @@ def largest_header(head: bytes) -> str:
     name = max(lines, key=len).partition(b":")[0].strip()[:_MAX_NAME_SHOWN]
     if not name or not set(name) <= _TOKEN_CHARS:
         return "headers"
-    return "-".join(part.capitalize() for part in name.decode("ascii").split("-"))
+    return header_title(name)
+
+
+def header_title(name: bytes) -> str:
+    """A header's name as an answer shows it: `Title-Case`, at most _MAX_NAME_SHOWN characters."""
+    return "-".join(part.capitalize() for part in name[:_MAX_NAME_SHOWN].decode("latin-1").split("-"))
 
 
 class _H11Protocol(H11Protocol):

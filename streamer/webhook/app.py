@@ -25,6 +25,7 @@ from schemas.lead import SYNC_SOURCE_REMOTE, Lead
 from streamer.logging import get_logger
 from streamer.metrics import Metrics
 from streamer.sections import WebhookSettings
+from streamer.service import MAX_HEAD_BYTES, header_title
 from streamer.webhook.auth import Claims, Keys, bearer_token, verify_token
 from streamer.webhook.errors import (
     AuthFailure,
@@ -46,8 +47,7 @@ MAX_RECORD_BYTES = 1_000_000
 # on a head over 16 KiB only while it is incomplete (streamer/service.py answers that 431 too); a
 # head that arrives whole reaches this endpoint, which holds its own limit, answered 431 (RFC 6585)
 # before the token is decoded.
-MAX_HEADER_BYTES = 16 * 1024
-_MAX_NAME_SHOWN = 64
+MAX_HEADER_BYTES = MAX_HEAD_BYTES
 
 
 class BodyTooLarge(WebhookError):
@@ -75,8 +75,7 @@ def oversized_header(request: Request) -> str | None:
     if sum(len(name) + len(value) + 4 for name, value in headers) <= MAX_HEADER_BYTES:  # "name: value\r\n"
         return None
     name, _ = max(headers, key=lambda header: len(header[0]) + len(header[1]))
-    shown = name[:_MAX_NAME_SHOWN].decode("latin-1")
-    return "-".join(part.capitalize() for part in shown.split("-"))
+    return header_title(name)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
