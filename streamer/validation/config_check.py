@@ -28,9 +28,6 @@ from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
 from streamer.validation.rls import rls_check
 
-URL_FIX = said("fix.url").english
-KEY_FIX = said("fix.key").english
-
 
 def policy_sql(table: str) -> str:
     return (f"CREATE POLICY service_role_full_access_leads ON public.{table} FOR ALL TO service_role "
@@ -40,10 +37,6 @@ def policy_sql(table: str) -> str:
 def grant_said(table: str) -> Said:
     """The seed's fix for 403: the grant, the RLS policy, and how to look at the policies."""
     return said("fix.grant", table=table, policy=policy_sql(table))
-
-
-def grant_fix(table: str) -> str:
-    return grant_said(table).english
 
 
 def url_check(url: str, rest_path: str, allow_http: bool) -> Check:
@@ -131,8 +124,8 @@ def write_check(result: ProbeResult, table: str) -> Check:
         text = said("check.write_refused", status=result.status, code=result.code or "", table=table,
                     reason=result.message)
         # Without a code the English reads "HTTP 403 : ..." once formatted: close the gap as before.
-        return Check(
-            "write", "fail", text.english.replace("  ", " "), grant_fix(table), text, grant_said(table))
+        grant = grant_said(table)
+        return Check("write", "fail", text.english.replace("  ", " "), grant.english, text, grant)
     if result.code in ("PGRST204", "PGRST205"):
         return Check.of("write", "fail", said("check.write_schema", code=result.code, reason=result.message),
                         said("fix.validate_schema"))
