@@ -26,12 +26,7 @@ from streamer.config import Settings
 from streamer.texts import Said, said
 from streamer.validation.probe import Probe, ProbeResult
 from streamer.validation.report import Check
-from streamer.validation.rls import rls_check
-
-
-def policy_sql(table: str) -> str:
-    return (f"CREATE POLICY service_role_full_access_leads ON public.{table} FOR ALL TO service_role "
-            "USING (true) WITH CHECK (true);")
+from streamer.validation.rls import policy_sql, rls_check
 
 
 def grant_said(table: str) -> Said:
