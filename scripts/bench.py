@@ -11,6 +11,9 @@
    latency knob; a 50 ms sleep per statement for direct SQL).
 2. Commit → visible at a steady 200 and 1,000 leads/s (one `streamer run`; per lead, from the
    source row's `updated_at`, set just before its INSERT, to the destination's `landed_at`).
+   Beside them, the whole machine's CPU per lead (every process, all cores: /proc/stat) for the
+   +0 ms pipeline and exporter, and the leads/s the pipeline's figure allows with every core busy:
+   where the stack's servers share the cores, that bounds the throughput ratios.
 3. `streamer run` CPU per lead (utime+stime from /proc, over the +0 ms pipeline runs) and its
    peak RSS (VmHWM) after `--memory-small` leads and after `--memory-large` in the same process.
 4. Capture events/s and the source's CPU per 10k events at 200 changes/s, against Debezium 3.6.1's
@@ -72,11 +75,14 @@ def median(values: list[float]) -> float:
 Runs = dict[tuple[str, int], list[float]]  # (path, latency ms) -> one value per round
 
 
-async def throughput(services: Endpoints, n: int, rounds: int) -> tuple[Runs, Runs, list[paths.PipelineFigures]]:
-    """Interleaved rounds of the three paths at +0 and +50 ms: leads/s and the load, per round."""
+async def throughput(services: Endpoints, n: int, rounds: int
+                     ) -> tuple[Runs, Runs, list[paths.PipelineFigures], list[paths.ExportFigures]]:
+    """Interleaved rounds of the three paths at +0 and +50 ms: leads/s and the load, per round;
+    the +0 ms pipeline's and exporter's figures."""
     rates: Runs = defaultdict(list)
     loads: Runs = defaultdict(list)
     fast_pipelines: list[paths.PipelineFigures] = []
+    fast_exports: list[paths.ExportFigures] = []
     for r in range(1, rounds + 1):
         for latency in (0, 50):
             for name in ("pipeline", "seed-way", "direct SQL"):
@@ -86,13 +92,16 @@ async def throughput(services: Endpoints, n: int, rounds: int) -> tuple[Runs, Ru
                     if latency == 0:
                         fast_pipelines.append(figures)
                 elif name == "seed-way":
-                    rate = await on_pair(services, lambda p: paths.seed_way(p, n), latency)
+                    export = await on_pair(services, lambda p: paths.seed_way(p, n), latency)
+                    rate = export.rate
+                    if latency == 0:
+                        fast_exports.append(export)
                 else:
                     rate = await on_pair(services, lambda p, lat=latency: paths.direct_sql(p, n, lat))  # type: ignore[misc]
                 rates[(name, latency)].append(rate)
                 loads[(name, latency)].append(load_average()[0])
                 say(f"  round {r}: {name:<10} +{latency:>2} ms  {rate:>8,.0f} leads/s   load {load_average()[0]:.2f}")
-    return rates, loads, fast_pipelines
+    return rates, loads, fast_pipelines, fast_exports
 
 
 async def debezium_figures(services: Endpoints, changes: int, paced_seconds: float, warmup: int) -> object:
@@ -122,7 +131,7 @@ async def main() -> None:
     start_load = load_average()
     say(f"scripts/bench: {n:,} leads per throughput run, {args.rounds} round(s); load {start_load}")
 
-    rates, loads, fast = await throughput(services, n, args.rounds)
+    rates, loads, fast, exports = await throughput(services, n, args.rounds)
 
     def rate(name: str, latency: int) -> float:
         return median(rates[(name, latency)])
@@ -159,6 +168,15 @@ async def main() -> None:
     d50 = rate("direct SQL", 50)
     figures.append(Figure("pipeline leads/s vs direct SQL, +50 ms per statement (no target)", f"{p50:,.0f}/s",
                           f"{d50:,.0f}/s", ratio=p50 / d50, load=load_of("direct SQL", 50)))
+    machine = median([f.machine_ms_per_lead for f in fast])
+    machine_export = median([f.machine_ms_per_lead for f in exports])
+    figures.append(Figure("machine CPU per lead, every process, pipeline vs seed-style exporter, +0 ms (no target)",
+                          f"{machine:.3f} ms", f"{machine_export:.3f} ms", ratio=machine / machine_export,
+                          load=load_of("pipeline", 0)))
+    cores = os.cpu_count() or 1
+    figures.append(Figure(f"pipeline leads/s its machine CPU per lead allows on {cores} busy cores, vs seed-style "
+                          "exporter, +0 ms (no target)", f"{cores * 1000 / machine:,.0f}/s", f"{s0:,.0f}/s",
+                          ratio=cores * 1000 / machine / s0, load=load_of("pipeline", 0)))
     for lat in latencies:
         targets = lat.rate == 1000
         figures.append(Figure(f"commit → visible p50, steady {lat.rate:,} leads/s", f"{lat.p50_ms:.0f} ms",

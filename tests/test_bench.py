@@ -23,6 +23,8 @@ ROWS = [
     "pipeline leads/s vs direct SQL (50-row batches, 1 connection), +0 ms",
     "pipeline leads/s vs seed-style exporter, +50 ms per request",
     "pipeline leads/s vs direct SQL, +50 ms per statement (no target)",
+    "machine CPU per lead, every process, pipeline vs seed-style exporter, +0 ms (no target)",
+    "pipeline leads/s its machine CPU per lead allows on",
     "commit → visible p50, steady 200 leads/s",
     "commit → visible p99, steady 200 leads/s",
     "commit → visible p50, steady 1,000 leads/s",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from benchkit.machine import busy_seconds
 from benchkit.procs import StreamerRun, load_average
 from benchkit.stack import INSERT, REPO, count, landed_span, leads, poll
 from connectors.postgrest.client import PostgrestClient
@@ -32,6 +33,13 @@ class PipelineFigures:
     cpu_ms_per_lead: float  # `streamer run`'s utime+stime over the run, per lead
     peak_rss_mb: float
     load: float  # 1-minute load average at the end
+    machine_ms_per_lead: float  # every process's CPU over the run, all cores (benchkit/machine.py)
+
+
+@dataclass
+class ExportFigures:
+    rate: float  # leads/s
+    machine_ms_per_lead: float
 
 
 def chunks(n: int, first: int = 1, size: int = 1000) -> list[str]:
@@ -48,20 +56,27 @@ async def _landed(p: ScratchPair, n: int, run: StreamerRun) -> None:
 async def pipeline(p: ScratchPair, n: int) -> PipelineFigures:
     bodies = chunks(n)
     async with StreamerRun(p) as run:
-        cpu0 = run.cpu()
+        cpu0, busy0 = run.cpu(), busy_seconds()
         began = await p.source.fetchval("SELECT clock_timestamp()")
         for body in bodies:
             await p.source.execute(INSERT.format(table=p.table), body)
         await _landed(p, n, run)
-        cpu = run.cpu() - cpu0
+        cpu, busy = run.cpu() - cpu0, busy_seconds() - busy0
         span = await landed_span(p, began)
-        return PipelineFigures(n / span, cpu * 1000 / n, run.peak_rss_mb(), load_average()[0])
+        return PipelineFigures(n / span, cpu * 1000 / n, run.peak_rss_mb(), load_average()[0], busy * 1000 / n)
 
 
-async def seed_way(p: ScratchPair, n: int) -> float:
+async def seed_way(p: ScratchPair, n: int) -> ExportFigures:
     """The seed's exporter: page through the source by date, POST each 50, one at a time."""
     for body in chunks(n):
         await p.source.execute(INSERT.format(table=p.table), body)
+    busy0 = busy_seconds()
+    rate = await export_seed_way(p, n)
+    return ExportFigures(rate, (busy_seconds() - busy0) * 1000 / n)
+
+
+async def export_seed_way(p: ScratchPair, n: int) -> float:
+    """The seed's exporter over the `n` leads already at the source: leads per second."""
     client = PostgrestClient(f"{p.services.postgrest_url}", p.services.service_key)
     began, cursor = time.monotonic(), (datetime.min.replace(tzinfo=UTC), 0)
     try:
