@@ -107,14 +107,19 @@ class _H11Protocol(H11Protocol):
     JSON body naming the largest header, as the webhook does, instead of uvicorn's plain-text 400
     "Invalid HTTP request received.". h11 gives up on a head only while it is incomplete, so this
     is what a client whose large head arrives in pieces (any real network) gets; a head that
-    arrives whole reaches the application (issue 14: a 100 KB Authorization header)."""
+    arrives whole reaches the application (issue 14: a 100 KB Authorization header).
+    `on_head_refused` is told the refused head (`refusal_counter`: the webhook's metrics)."""
+
+    on_head_refused: Callable[[bytes], None] = staticmethod(lambda head: None)
 
     def send_400_response(self, msg: str) -> None:
         error = sys.exc_info()[1]  # called from uvicorn's `except h11.RemoteProtocolError`
         if not (isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431):
             super().send_400_response(msg)
             return
-        field = largest_header(self.conn.trailing_data[0])
+        head = self.conn.trailing_data[0]
+        field = largest_header(head)
+        self.on_head_refused(head)
         log.warning("http: request refused", status=431, reason="header_too_large", field=field,
                     detail=f"request head over {MAX_HEAD_BYTES} bytes")
         body = orjson.dumps({"error": "request header fields too large", "field": field, "limit": MAX_HEAD_BYTES})
@@ -123,6 +128,30 @@ class _H11Protocol(H11Protocol):
                       h11.Data(data=body), h11.EndOfMessage()):
             self.transport.write(self.conn.send(event) or b"")
         self.transport.close()
+
+
+def request_path(head: bytes) -> str | None:
+    """The path of a request head's target (`POST /x?y HTTP/1.1` -> `/x`); None when the request
+    line is not whole or not of three parts."""
+    line, sep, _ = head.partition(b"\r\n")
+    parts = line.split(b" ")
+    if not sep or len(parts) != 3:
+        return None
+    return parts[1].partition(b"?")[0].decode("latin-1")
+
+
+def refusal_counter(settings: Settings, components: Sequence[Component], metrics: Metrics
+                    ) -> Callable[[bytes], None]:
+    """What the HTTP server does with a head it refused as too large: when it was a request for
+    the webhook (and the webhook runs), count it as the webhook counts its own 431, so
+    `streamer_webhook_rejected_total{reason="header_too_large"}` holds both."""
+    path = settings.webhook.path if any(c.name == "webhook" for c in components) else None
+
+    def refused(head: bytes) -> None:
+        if path is not None and request_path(head) == path:
+            metrics.webhook_request(431)
+            metrics.webhook_rejected("header_too_large")
+    return refused
 
 
 class _Server(uvicorn.Server):
@@ -183,7 +212,9 @@ async def serve(settings: Settings, components: Sequence[Component], metrics: Me
     failed: list[str] = []
     server = _Server(uvicorn.Config(
         http_app(metrics, components, alive=lambda: not failed), log_config=None, access_log=False, lifespan="off",
-        http=_H11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES))
+        http=type("H11Protocol", (_H11Protocol,),
+                  {"on_head_refused": staticmethod(refusal_counter(settings, components, metrics))}),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES))
     server_task = asyncio.create_task(_serve_http(server, sock), name="http")
     if freeze:
         freeze_heap()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Sequence
 
 import pytest
 
 from streamer.config import RunSettings, Settings
 from streamer.metrics import Metrics
-from streamer.service import MAX_HEAD_BYTES, PortUnavailable, bind_http, largest_header, serve
+from streamer.service import MAX_HEAD_BYTES, Component, PortUnavailable, bind_http, largest_header, request_path, serve
 
 
 class Waiter:
@@ -94,11 +95,12 @@ async def test_answers_are_not_held_back_by_nagle() -> None:
     assert accepted and accepted[0] != 0
 
 
-async def head_answer(head: bytes) -> bytes:
+async def head_answer(head: bytes, components: Sequence[Component] = (), metrics: Metrics | None = None) -> bytes:
     """What the service answers to a request head sent as `head` and no more (an unfinished head
     larger than h11 holds, as a 100 KB header arriving in TCP segments looks when the server reads)."""
     stopping, sock = asyncio.Event(), bind_http("127.0.0.1", 0)
-    task = asyncio.create_task(serve(Settings(), [Waiter()], Metrics(), stopping=stopping, sock=sock))
+    task = asyncio.create_task(serve(Settings(), components or [Waiter()], metrics or Metrics(), stopping=stopping,
+                                     sock=sock))
     try:
         for _ in range(200):  # the server listens on the bound socket once started
             try:
@@ -131,6 +133,52 @@ async def test_a_request_head_too_large_for_the_http_parser_is_a_431_naming_the_
     assert json.loads(body) == {"error": "request header fields too large", "field": "Authorization",
                                 "limit": MAX_HEAD_BYTES}
     assert b"tok3n" not in answer
+
+
+class WebhookStandIn(Waiter):
+    """Stands for the webhook component: what decides whether a refused head is the webhook's is
+    that a component of that name runs."""
+
+    name = "webhook"
+
+
+def rejected(metrics: Metrics) -> tuple[float | None, float | None]:
+    r = metrics.registry
+    return (r.get_sample_value("streamer_webhook_rejected_total", {"reason": "header_too_large"}),
+            r.get_sample_value("streamer_webhook_requests_total", {"status": "431"}))
+
+
+async def test_a_head_refused_before_the_webhook_saw_it_is_counted_among_the_webhooks_refusals() -> None:
+    """A too-large head sent to the webhook's path never reaches the webhook's handler, yet an
+    operator watching `streamer_webhook_rejected_total` must see it, as the handler's own 431."""
+    metrics = Metrics()
+    path = Settings().webhook.path.encode()
+    answer = await head_answer(b"POST " + path + b"?x=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                               + SECRETISH.encode(), [WebhookStandIn()], metrics)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert rejected(metrics) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize(("target", "components"), [
+    (b"/metrics", [WebhookStandIn()]),  # another endpoint's request
+    (Settings().webhook.path.encode(), [Waiter()]),  # the webhook does not run
+])
+async def test_a_refused_head_that_was_not_the_webhooks_is_not_counted_as_its(
+        target: bytes, components: list[Waiter]) -> None:
+    metrics = Metrics()
+    answer = await head_answer(b"POST " + target + b" HTTP/1.1\r\nX-Pad: " + SECRETISH.encode(), components, metrics)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert rejected(metrics) == (None, None)
+
+
+@pytest.mark.parametrize(("head", "path"), [
+    (b"POST /a/b?c=d HTTP/1.1\r\nHost: x", "/a/b"),
+    (b"GET / HTTP/1.1\r\n", "/"),
+    (b"GET /" + b"q" * 500, None),  # the request line itself unfinished
+    (b"NOT HTTP AT ALL\r\n", None),
+])
+def test_the_refused_heads_path_is_read_from_a_whole_request_line_only(head: bytes, path: str | None) -> None:
+    assert request_path(head) == path
 
 
 async def test_other_malformed_requests_keep_the_parsers_400() -> None:
