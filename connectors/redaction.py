@@ -109,13 +109,17 @@ def mask_urls(text: str) -> str:
 
 
 def masked_urls(value: Any) -> Any:
-    """`value` (JSON-like) with every URL's password and query values masked (`mask_url`):
-    a destination URL such as https://user:pw@host/?apikey=... is not a `SecretStr`."""
+    """`value` (JSON-like) with every URL's password and query values masked, at any depth: a
+    destination URL such as https://user:pw@host/?apikey=... is not a `SecretStr`. A string that
+    is one URL is masked whole (`mask_url`: a password holding a space stays hidden); a text that
+    quotes URLs has each masked where it stands (`mask_urls`)."""
     if isinstance(value, dict):
         return {k: masked_urls(v) for k, v in value.items()}
     if isinstance(value, list):
         return [masked_urls(v) for v in value]
-    return mask_url(value) if isinstance(value, str) and "://" in value else value
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    return mask_url(value) if _URL_IN_TEXT.match(value) else mask_urls(value)
 
 
 # --- lead data in error messages ----------------------------------------------------------------

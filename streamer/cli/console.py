@@ -9,25 +9,16 @@ from typing import Any
 
 import orjson
 
-from connectors.redaction import mask_urls
+from connectors.redaction import mask_urls, masked_urls
 from streamer.config import Settings
 from streamer.monitor.app import JwtCheck
 from streamer.monitor.operations import Json, Operations
 from streamer.texts import Said
 
 
-def _masked(value: Any) -> Any:
-    """`value` (a text's JSON) with a password inside any URL masked, in every string at any depth."""
-    if isinstance(value, str):
-        return mask_urls(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    return value
-
-
 def _coded(name: str, text: Said | None) -> dict[str, Any]:
     """`<name>_code` and `<name>_params` for the page (None when the text has no code)."""
-    data = _masked(text.json()) if text is not None else {"code": None, "params": None}
+    data = masked_urls(text.json()) if text is not None else {"code": None, "params": None}
     return {f"{name}_code": data["code"], f"{name}_params": data["params"]}
 
 

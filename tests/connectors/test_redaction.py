@@ -47,6 +47,17 @@ def test_masked_urls_walks_json_like_values() -> None:
                                   "hosts": ["x://***@h", "plain"]}
 
 
+def test_masked_urls_masks_a_url_quoted_inside_a_text_where_it_stands() -> None:
+    """A text's parameters (the console's coded findings) quote URLs inside sentences: each is
+    masked in place, the sentence kept; a value that is one URL is masked whole, even when its
+    password holds a space."""
+    value = {"params": {"reason": "cannot reach https://u:pw-6@h/rest?apikey=k-7: refused", "n": 2},
+             "dsn": "postgresql://u:pass word@h/db"}
+    assert masked_urls(value) == {"params": {"reason": "cannot reach https://u:***@h/rest?apikey=***: refused",
+                                             "n": 2},
+                                  "dsn": "postgresql://u:***@h/db"}
+
+
 @pytest.mark.parametrize(("message", "masked"), [
     ("Key (celular)=(11999998888) already exists.", "Key (celular)=(***) already exists."),
     ('invalid input syntax for type integer: "Ana Souza"', 'invalid input syntax for type integer: "***"'),
