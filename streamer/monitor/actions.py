@@ -26,6 +26,7 @@ from streamer.errors import StreamerError
 from streamer.logging import get_logger
 from streamer.monitor.forms import FormError, export_form, purge_days
 from streamer.monitor.operations import Json, Operations
+from streamer.state.errors import ConcurrentChange, InvalidTransition
 from streamer.texts import Said, said
 
 log = get_logger(__name__)
@@ -55,6 +56,28 @@ async def body_of(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise FormError(said("form.not_json")) from None
+
+
+# A job's actions and statuses as words inside the console's sentences (streamer/state/jobs.py).
+JOB_ACTIONS: dict[str, Said] = {
+    "claim": said("job.action.claim"), "pause": said("job.action.pause"), "resume": said("job.action.resume"),
+    "reset": said("job.action.reset"), "cancel": said("job.action.cancel"), "complete": said("job.action.complete"),
+    "fail": said("job.action.fail")}
+JOB_STATUSES: dict[str, Said] = {
+    "pending": said("job.status.pending"), "running": said("job.status.running"),
+    "paused": said("job.status.paused"), "completed": said("job.status.completed"),
+    "failed": said("job.status.failed"), "cancelled": said("job.status.cancelled")}
+
+
+def conflict(exc: InvalidTransition | ConcurrentChange) -> str | Said:
+    """The 409's text: coded when the action and status are ones the console knows, else the
+    exception's English words."""
+    if isinstance(exc, InvalidTransition):
+        if exc.action in JOB_ACTIONS and exc.status in JOB_STATUSES:
+            return said("console.cannot_act", action=JOB_ACTIONS[exc.action], status=JOB_STATUSES[exc.status])
+    elif exc.action in JOB_ACTIONS:
+        return said("console.changed_meanwhile", job=exc.job_id, action=JOB_ACTIONS[exc.action])
+    return str(exc)
 
 
 def refusal_body(text: str | Said, known: Said | None = None) -> Json:

@@ -44,7 +44,7 @@ from connectors.postgres.errors import PostgresError
 from connectors.redaction import mask_urls
 from streamer.errors import StreamerError
 from streamer.logging import get_logger
-from streamer.monitor.actions import Actions, refusal_body
+from streamer.monitor.actions import Actions, conflict, refusal_body
 from streamer.monitor.forms import FormError, moment, status_filter
 from streamer.monitor.operations import Operations
 from streamer.monitor.samples import Ring, series
@@ -168,7 +168,7 @@ class MonitorApi:
             except FormError as exc:
                 return problem(422, exc.said or str(exc))
             except (InvalidTransition, ConcurrentChange) as exc:
-                return problem(409, str(exc))
+                return problem(409, conflict(exc))
             except (PostgresError, asyncpg.PostgresError, OSError) as exc:
                 log.warning("monitor: source database error", error=str(exc))
                 return problem(503, said("console.source_silent"), {"Retry-After": "5"})

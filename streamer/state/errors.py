@@ -31,6 +31,10 @@ class ConcurrentChange(HistoryError):
 
     retriable = True
 
+    def __init__(self, job_id: str, action: str) -> None:
+        self.job_id, self.action = job_id, action
+        super().__init__(f"job {job_id} changed while the {action} was being applied: look again")
+
 
 class BackupError(HistoryError):
     pass

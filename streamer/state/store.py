@@ -173,7 +173,7 @@ async def act(conn: asyncpg.Connection, job_id: str, action: Action, *, actor: s
                 f"WHERE id = $1::uuid AND status = $2 AND generation = $3 RETURNING {COLUMNS}",
                 job.id, job.status, job.generation, target)
             if row is None:
-                raise ConcurrentChange(f"job {job.id} changed while being {action}d: look again")
+                raise ConcurrentChange(str(job.id), action)
             if action == "reset":
                 await conn.execute("DELETE FROM public.gestao_scouter_export_errors WHERE job_id = $1::uuid", job.id)
                 await conn.execute("DELETE FROM public.gestao_scouter_export_job_leads WHERE job_id = $1::uuid",

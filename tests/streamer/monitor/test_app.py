@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from streamer.metrics import Metrics
 from streamer.monitor.app import SECURITY_HEADERS, health_figures, sample_sum
 from streamer.monitor.store import error_view
+from streamer.state.errors import ConcurrentChange
 from streamer.state.failures import ErrorRow
+from streamer.state.jobs import Action
 from streamer.verify.repair import MESSAGES
 from tests.streamer.monitor.fakes import JOB_ID, TOKEN, FakeStore, bearer, client_for
 
@@ -86,6 +89,36 @@ async def test_unknown_actions_jobs_and_refused_transitions(path: str, status: i
         response = await client.post(path, headers=bearer())
     assert response.status_code == status
     assert response.json()["error"]
+
+
+async def test_a_refused_transition_says_the_action_and_status_as_texts_the_page_translates() -> None:
+    """The 409 keeps its English sentence for API users and carries the code, with the action and
+    the status as texts of their own, so the console says it in the operator's language."""
+    async with client_for(FakeStore()) as client:
+        response = await client.post(f"/monitor/api/jobs/{JOB_ID}/resume", headers=bearer())
+    body = response.json()
+    assert response.status_code == 409
+    assert body["error"] == "cannot resume a job that is running"
+    assert body["code"] == "console.cannot_act"
+    assert body["params"]["action"]["code"] == "job.action.resume"
+    assert body["params"]["status"]["code"] == "job.status.running"
+
+
+class RacedStore(FakeStore):
+    """A store where another operator changes the job between the read and the write."""
+
+    async def act(self, job_id: str, action: Action) -> dict[str, Any]:
+        raise ConcurrentChange(job_id, action)
+
+
+async def test_a_job_changed_meanwhile_is_a_409_naming_the_job_and_the_action() -> None:
+    async with client_for(RacedStore()) as client:
+        response = await client.post(f"/monitor/api/jobs/{JOB_ID}/reset", headers=bearer())
+    body = response.json()
+    assert response.status_code == 409
+    assert body["error"] == f"job {JOB_ID} changed while the reset was being applied: look again"
+    assert (body["code"], body["params"]["job"], body["params"]["action"]["code"]) == (
+        "console.changed_meanwhile", JOB_ID, "job.action.reset")
 
 
 async def test_actions_are_post_only() -> None:
