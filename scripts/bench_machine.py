@@ -60,8 +60,9 @@ async def exporter(p: ScratchPair, n: int) -> Measured:
 
 
 async def direct(p: ScratchPair, n: int) -> Measured:
+    statements = paths.direct_sql_statements(p, n)
     before = Snapshot.take()
-    rate = await paths.direct_sql(p, n, 0)
+    rate = await paths.run_statements(p, n, *statements, 0)
     return rate, before.cpu_by_group(Snapshot.take(), {os.getpid(): "this benchmark"})
 
 

@@ -94,14 +94,23 @@ async def export_seed_way(p: ScratchPair, n: int) -> float:
     return n / (time.monotonic() - began)
 
 
-async def direct_sql(p: ScratchPair, n: int, latency_ms: int) -> float:
-    """50-row upserts on one connection; `latency_ms` slept before each, as the network would."""
+def direct_sql_statements(p: ScratchPair, n: int) -> tuple[str, list[str]]:
+    """The 50-row upsert statement and its `n / 50` JSON arguments, built before any clock starts."""
     rows = leads(1, n)
     columns = list(rows[0])
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns)
     sql = (f"INSERT INTO {p.table} ({', '.join(columns)}) SELECT {', '.join(columns)} "
            f"FROM json_populate_recordset(NULL::{p.table}, $1::json) ON CONFLICT (id) DO UPDATE SET {updates}")
-    bodies = [orjson.dumps(rows[i:i + 50]).decode() for i in range(0, n, 50)]
+    return sql, [orjson.dumps(rows[i:i + 50]).decode() for i in range(0, n, 50)]
+
+
+async def direct_sql(p: ScratchPair, n: int, latency_ms: int) -> float:
+    """50-row upserts on one connection; `latency_ms` slept before each, as the network would."""
+    return await run_statements(p, n, *direct_sql_statements(p, n), latency_ms)
+
+
+async def run_statements(p: ScratchPair, n: int, sql: str, bodies: list[str], latency_ms: int) -> float:
+    """`sql` once per body on the destination's connection: the `n` rows they hold per second."""
     began = time.monotonic()
     for body in bodies:
         if latency_ms:
