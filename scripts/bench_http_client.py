@@ -7,9 +7,10 @@
 The same 50-lead upserts to the development server, `--in-flight` at a time, three ways, in
 interleaved rounds; this process's CPU (time.process_time) per request:
 
-  client        the sink's `PostgrestClient` as it runs (httpx over httpcore and anyio)
-  bare streams  the same `PostgrestClient`, its httpx client over a bare asyncio-stream transport
-                (below): what httpx's own layers and ours cost without httpcore's
+  client        the sink's `PostgrestClient` as it runs (httpx over connectors/postgrest/transport.py)
+  httpcore      the same client over httpx's own transport (httpcore and anyio), as before it
+  bare streams  the same client over a bare asyncio-stream transport (below): what httpx's own
+                layers and ours cost without any HTTP/1.1 protocol keeping
   raw           the request's bytes written on a kept-alive socket and the answer read: the floor
 
 The bare-stream transport exists for this measurement only: plain HTTP, answers with a
@@ -130,7 +131,9 @@ async def main() -> None:
         rows = [lead | {"sync_source": "tabuladormax"} for lead in leads(1, 50 * args.requests)]
         batches = [rows[i:i + 50] for i in range(0, len(rows), 50)]
         ways: dict[str, Callable[[], Awaitable[float]]] = {
-            "client (httpx, httpcore, anyio)": lambda: with_client(p, batches, args.in_flight, None),
+            "client (StreamTransport, h11)": lambda: with_client(p, batches, args.in_flight, None),
+            "client over httpcore and anyio": lambda: with_client(p, batches, args.in_flight, httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=args.in_flight, max_keepalive_connections=args.in_flight))),
             "client over bare streams": lambda: with_client(p, batches, args.in_flight, BareStreams(args.in_flight)),
             "raw socket": lambda: raw(p, batches, args.in_flight)}
         spent: dict[str, list[float]] = {name: [] for name in ways}

@@ -98,17 +98,20 @@ def test_verify_bench_refuses_too_few_leads() -> None:
     assert proc.returncode == 2 and "--leads must be at least 100 (got 10)" in proc.stderr
 
 
-HTTP_LINE = re.compile(rf"^  (?P<way>client \(httpx, httpcore, anyio\)|client over bare streams|raw socket) +"
+HTTP_LINE = re.compile(rf"^  (?P<way>client \(StreamTransport, h11\)|client over httpcore and anyio|"
+                       rf"client over bare streams|raw socket) +"
                        rf"(?P<ms>{NUMBER})  \(", re.MULTILINE)
 
 
 def test_http_client_bench_prints_the_cpu_of_each_way(services: Endpoints) -> None:
     """`scripts/bench_http_client.py` upserts through the product's client, the same client over
-    bare streams, and raw bytes, and prints each one's CPU per request (no figure judged here)."""
+    httpcore and over bare streams, and raw bytes, and prints each one's CPU per request (no
+    figure judged here)."""
     proc = subprocess.run([sys.executable, "scripts/bench_http_client.py", "--requests", "10", "--rounds", "1"],
                           cwd=REPO, env=stack_env(services, STACK_JWT_SECRET=services.jwt_secret,
                                                   STACK_ANON_KEY=services.anon_key),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert sorted(m["way"] for m in HTTP_LINE.finditer(proc.stdout)) == [
-        "client (httpx, httpcore, anyio)", "client over bare streams", "raw socket"], proc.stdout
+        "client (StreamTransport, h11)", "client over bare streams", "client over httpcore and anyio", "raw socket"
+    ], proc.stdout
