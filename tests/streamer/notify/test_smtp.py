@@ -10,7 +10,8 @@ import pytest
 
 from streamer.notify.message import Mail
 from streamer.notify.smtp import NotifyError, send_now
-from tests.streamer.notify.conftest import PASSWORD, SmtpServer, free_port, self_signed, text
+from tests.streamer.notify.conftest import PASSWORD, SmtpServer, free_port, text
+from tests.tls import self_signed
 
 MAIL = Mail("job_failed", "[lead-sync] Job de exportação falhou: 0123abcd", "Um job falhou.\nAção: ça ã é\n")
 
